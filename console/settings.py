@@ -1,0 +1,162 @@
+"""One typed settings model, read from ``config.toml`` with ``VERDICT_*`` overrides.
+
+Precedence (highest first): explicit CLI options (applied by callers), environment
+variables, the config file, defaults.  Environment names are ``VERDICT_<FIELD>`` for
+top-level fields and ``VERDICT_<SECTION>_<FIELD>`` for nested ones, e.g.
+``VERDICT_LLM_BASE_URL`` or ``VERDICT_SANDBOX_MEMORY_MB``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from console import paths
+
+ENV_PREFIX = "VERDICT_"
+
+
+class SettingsError(ValueError):
+    """The config file or an environment override is invalid (one-line message)."""
+
+
+class Price(BaseModel):
+    """USD per one million tokens."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    input: float = 0.0
+    cached_input: float | None = None  # None: priced as ordinary input
+    output: float = 0.0
+
+
+class ModelConfig(BaseModel):
+    """A model the LLM layer may create, with its own endpoint and parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    price: Price = Field(default_factory=Price)
+
+
+class LlmSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None
+    model: str | None = None
+    # Never stored in the file by us; read from the environment at call time.
+    api_key: str | None = None
+    timeout: float = 60.0
+    max_retries: int = 2
+    models: dict[str, ModelConfig] = Field(default_factory=dict)
+
+
+class SandboxSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = "local"
+    memory_mb: int = 1024
+    start_timeout: float = 30.0
+    install_timeout: float = 300.0
+    settle: float = 1.0
+    stop_grace: float = 2.0
+    max_log_lines: int = 100_000
+    open_files: int = 4096
+    file_size_mb: int = 1024
+
+
+class QueueSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "embedded"
+    slots: int = 2
+    min_free_memory_mb: int = 512
+    max_cpu_percent: float = 90.0
+
+
+class ExplainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lang: str = "en"
+    secrets: list[str] = Field(default_factory=list)
+    max_input_chars: int = 24_000
+
+
+class Settings(BaseModel):
+    """Everything configurable, in one place."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    db: Path | None = None
+    user: str | None = None
+    llm: LlmSettings = Field(default_factory=LlmSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    explain: ExplainSettings = Field(default_factory=ExplainSettings)
+
+    def db_path(self) -> Path:
+        """The database file to open."""
+        return self.db or paths.default_db_path()
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    overrides: dict[str, Any] = {}
+    sections = {
+        name: model
+        for name, model in Settings.model_fields.items()
+        if isinstance(model.annotation, type) and issubclass(model.annotation, BaseModel)
+    }
+    for key, value in environ.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX) :].lower()
+        for section, field in sections.items():
+            prefix = section + "_"
+            sub_model = field.annotation
+            if rest.startswith(prefix) and rest[len(prefix) :] in sub_model.model_fields:  # type: ignore[union-attr]
+                overrides.setdefault(section, {})[rest[len(prefix) :]] = value
+                break
+        else:
+            if rest in Settings.model_fields and rest not in sections:
+                overrides[rest] = value
+    return overrides
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    config_path: Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Read settings from the config file and the environment.
+
+    Raises:
+        SettingsError: the file is not valid TOML or a value has the wrong type.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    path = config_path or Path(environ.get("VERDICT_CONFIG") or paths.config_file())
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    data = _merge(data, _env_overrides(environ))
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise SettingsError(f"{path}: {where}: {first['msg']}") from exc

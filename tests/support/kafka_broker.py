@@ -1,0 +1,1 @@
+"""pytest plugin: kafka_broker fixture."""
