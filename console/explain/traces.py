@@ -1,0 +1,500 @@
+"""Find stack traces in log text and reduce them to the failure that matters.
+
+Three families are understood:
+
+* Python tracebacks, including chained ones ("During handling of the above exception…",
+  "The above exception was the direct cause…") and a bare ``SyntaxError`` report.  The
+  exception reported is the last one printed; earlier ones go to ``causes``.
+* Node.js errors: ``Name: message`` + ``at name (file:line:col)`` frames, the errno ``code``
+  block (``EADDRINUSE``), ``[cause]:`` chains and unhandled promise rejections.
+* JVM / Kotlin: ``Caused by:`` chains (the innermost cause is reported), ``... N more``,
+  ``Suppressed:`` blocks (skipped), Reactor checkpoints, and frames glued onto one line.
+
+Frames are stored innermost first, the reported exception's frames before those of the
+exceptions around it.  :func:`mark_app_frames` decides which frames are the application's
+own, from a JVM package prefix, a project path, or automatically.
+"""
+
+from __future__ import annotations
+
+import re
+
+from console.explain.appframes import is_library_path, is_proxy_frame, mark_app_frames
+from console.model import Failure, Frame
+
+__all__ = [
+    "extract_failure",
+    "is_library_path",
+    "is_proxy_frame",
+    "mark_app_frames",
+    "parse_traces",
+]
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+# --- Python ------------------------------------------------------------------------------
+_PY_START = "Traceback (most recent call last)"
+_PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<name>.+?))?\s*$')
+_PY_EXC = re.compile(r"^(?P<exc>[A-Za-z_][\w.]*)(?::\s?(?P<msg>.*))?$")
+_PY_CHAIN = (
+    "During handling of the above exception, another exception occurred",
+    "The above exception was the direct cause of the following exception",
+)
+_PY_SYNTAX = re.compile(r"^(?:SyntaxError|IndentationError|TabError)\b")
+
+# --- JVM ---------------------------------------------------------------------------------
+# ``at pkg.Class.method(Source.kt:12)``; no space before "(", may be glued to the previous
+# frame's ")".  Module prefixes (``java.base/``, ``app//``) precede the class name.
+_JVM_FRAME = re.compile(
+    r"(?<![\w$])at\s+(?P<loc>(?:[\w.$-]*/+)?[\w$<>-]+(?:\.[\w$<>-]+)+)\((?P<src>[^()]*)(?:\)|$)"
+)
+_JVM_HEADER = re.compile(
+    r"^(?P<cls>(?:[A-Za-z_$][\w$]*\.)+[A-Za-z_$][\w$]*|[A-Z][\w$]*(?:Exception|Error|Throwable))"
+    r"(?::\s?(?P<msg>.*))?$"
+)
+_JVM_THREAD = re.compile(r'^Exception in thread "[^"]*"\s+')
+_JVM_MORE = re.compile(r"^\s*\.\.\. \d+ (?:more|common frames omitted)")
+_JVM_CAUSED = re.compile(r"^\s*Caused by:\s*(?P<rest>.*)$")
+_JVM_SUPPRESSED = re.compile(r"^(?P<indent>\s*)Suppressed:\s")
+
+# --- Node --------------------------------------------------------------------------------
+_NODE_FRAME = re.compile(
+    r"^\s*at\s+(?:(?P<name>[^()]+?)\s+\((?P<loc>.*)\)|(?P<bare>[^()\s][^()]*?))\s*\{?\s*$"
+)
+_NODE_LOC = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
+_NODE_HEADER = re.compile(
+    r"^(?:Uncaught\s+)?(?P<name>[A-Za-z_$][\w$.]*(?:Error|Exception)|Error)"
+    r"(?:\s+\[(?P<code>[A-Z][A-Z0-9_]*)\])?(?::\s?(?P<msg>.*))?$"
+)
+_NODE_REJECTION = re.compile(r"^\[(?P<name>UnhandledPromiseRejection\w*):\s?(?P<msg>.*?)\]?\s*\{?$")
+_NODE_CODE = re.compile(r"^\s*code:\s*['\"](?P<code>[\w.-]+)['\"]")
+_NODE_CAUSE = re.compile(r"^\s*\[cause\]:\s*(?P<rest>.*)$")
+_ERRNO = re.compile(r"^(?:\w+ )?(?P<code>E[A-Z]{2,})\b")
+
+_HEADER_LOOKBACK = 8
+
+
+class _Block:
+    """One exception of a chain while it is being parsed."""
+
+    __slots__ = ("exception", "message", "frames", "code")
+
+    def __init__(self, exception: str, message: str = "") -> None:
+        self.exception = exception
+        self.message = message
+        self.frames: list[Frame] = []
+        self.code: str | None = None
+
+    def title(self) -> str:
+        return f"{self.exception}: {self.message}" if self.message else self.exception
+
+
+def _clean(text: str) -> list[str]:
+    if "\x1b" in text:
+        text = _ANSI.sub("", text)
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+# --- Python ------------------------------------------------------------------------------
+
+
+def _py_block(lines: list[str], i: int) -> tuple[_Block | None, int]:
+    """Parse one ``Traceback`` block starting after its header; returns (block, next)."""
+    n = len(lines)
+    frames: list[Frame] = []
+    while i < n:
+        line = lines[i]
+        match = _PY_FRAME.match(line)
+        if match:
+            frames.append(
+                Frame(
+                    name=match["name"] or "<module>",
+                    file=match["file"],
+                    line=int(match["line"]),
+                    raw=line.strip(),
+                )
+            )
+            i += 1
+            continue
+        if not line.strip() or line[:1] in " \t":
+            # Source lines, caret markers, "[Previous line repeated N more times]".
+            i += 1
+            continue
+        exc = _PY_EXC.match(line.strip())
+        if exc and _PY_START not in line:
+            block = _Block(exc["exc"], (exc["msg"] or "").strip())
+            frames.reverse()
+            block.frames = frames
+            return block, i + 1
+        return None, i
+    return None, i
+
+
+def _chain_next(lines: list[str], i: int) -> int | None:
+    """Index of the next chained ``Traceback`` line after a block ending at ``i``."""
+    n = len(lines)
+    for j in range(i, min(n, i + 6)):
+        if lines[j].strip().startswith(_PY_CHAIN):
+            for k in range(j + 1, min(n, j + 4)):
+                if _PY_START in lines[k]:
+                    return k
+                if lines[k].strip():
+                    return None
+            return None
+    return None
+
+
+def _parse_python(lines: list[str], start: int) -> tuple[Failure | None, int]:
+    prefix = lines[start][: lines[start].index(_PY_START)]
+    offset = 0
+    if prefix.strip():
+        # A log prefix ("app-1  | ") repeated on every line of the traceback: strip it.
+        offset = start
+        view = lines[start : start + 5000]
+        lines = [line[len(prefix) :] if line.startswith(prefix) else line for line in view]
+        start = 0
+    blocks: list[_Block] = []
+    i = start
+    while True:
+        block, i = _py_block(lines, i + 1)
+        if block is None:
+            break
+        blocks.append(block)
+        nxt = _chain_next(lines, i)
+        if nxt is None:
+            break
+        i = nxt
+    if not blocks:
+        return None, max(i, start + 1) + offset
+    root = blocks[-1]
+    frames = [f for block in reversed(blocks) for f in block.frames]
+    failure = Failure(
+        exception=root.exception,
+        message=root.message,
+        frames=frames,
+        language="python",
+        causes=[b.title() for b in blocks[:-1]],
+    )
+    return failure, i + offset
+
+
+def _parse_python_syntax(lines: list[str], start: int) -> tuple[Failure | None, int]:
+    """A ``SyntaxError`` printed without a traceback (error in the main script)."""
+    match = _PY_FRAME.match(lines[start])
+    assert match is not None
+    for j in range(start + 1, min(len(lines), start + 6)):
+        text = lines[j].strip()
+        if _PY_SYNTAX.match(text):
+            exc = _PY_EXC.match(text)
+            assert exc is not None
+            frame = Frame(
+                name=match["name"] or "<module>",
+                file=match["file"],
+                line=int(match["line"]),
+                raw=lines[start].strip(),
+            )
+            failure = Failure(
+                exception=exc["exc"],
+                message=(exc["msg"] or "").strip(),
+                frames=[frame],
+                language="python",
+            )
+            return failure, j + 1
+    return None, start + 1
+
+
+# --- JVM ---------------------------------------------------------------------------------
+
+
+def _jvm_frame(loc: str, src: str, raw: str) -> Frame:
+    qualified = loc.rsplit("/", 1)[-1]  # drop "java.base/" or "app//"
+    cls, _, method = qualified.rpartition(".")
+    simple = cls.rsplit(".", 1)[-1]
+    file: str | None = None
+    line: int | None = None
+    if src and src not in ("Native Method", "Unknown Source"):
+        name, sep, number = src.rpartition(":")
+        if sep and number.isdigit():
+            file, line = name, int(number)
+        else:
+            file = src
+    return Frame(name=f"{simple}.{method}", file=file, line=line, module=cls, raw=raw)
+
+
+def _jvm_header(text: str) -> tuple[str, str] | None:
+    text = _JVM_THREAD.sub("", text.strip())
+    match = _JVM_HEADER.match(text)
+    if not match:
+        return None
+    cls = match["cls"]
+    if not cls.rsplit(".", 1)[-1][:1].isupper() and "." in cls:
+        return None
+    return cls, (match["msg"] or "").strip()
+
+
+def _jvm_find_header(lines: list[str], first: int, floor: int) -> _Block:
+    """The exception line above the first frame (messages may span lines)."""
+    # The header may share the line with the first frame (glued output).
+    head = lines[first]
+    glued = _JVM_FRAME.search(head)
+    prefix = head[: glued.start()].strip() if glued else ""
+    if prefix:
+        found = _jvm_header(prefix)
+        if found:
+            return _Block(*found)
+    for j in range(first - 1, max(floor, first - _HEADER_LOOKBACK) - 1, -1):
+        found = _jvm_header(lines[j])
+        if found:
+            return _Block(*found)
+    for j in range(first - 1, max(floor, first - 2) - 1, -1):
+        # A log prefix before the exception: take the last qualified *Exception/*Error name.
+        names = re.findall(
+            r"((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable)\b)(?::\s?(.*))?",
+            lines[j],
+        )
+        if names:
+            cls, msg = names[0]
+            return _Block(cls, msg.strip())
+    return _Block("UnknownException")
+
+
+def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
+    blocks = [_jvm_find_header(lines, start, floor)]
+    n = len(lines)
+    i = start
+    suppressed: int | None = None  # indentation of an open "Suppressed:" block
+    checkpoint = False
+    pending_header = False
+    continuation = 0
+    while i < n:
+        line = lines[i]
+        stripped = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if checkpoint:
+            if stripped.startswith("Original Stack Trace"):
+                checkpoint = False
+            i += 1
+            continue
+        if suppressed is not None:
+            if stripped and indent > suppressed:
+                i += 1
+                continue
+            suppressed = None
+        glued = list(_JVM_FRAME.finditer(line))
+        if glued:
+            for m in glued:
+                blocks[-1].frames.append(_jvm_frame(m["loc"], m["src"], m.group(0).strip()))
+            pending_header = False
+            i += 1
+            continue
+        if _JVM_MORE.match(line):
+            i += 1
+            continue
+        caused = _JVM_CAUSED.match(line)
+        if caused:
+            found = _jvm_header(caused["rest"]) or (caused["rest"].split(":", 1)[0].strip(), "")
+            blocks.append(_Block(*found))
+            pending_header = True
+            continuation = 0
+            i += 1
+            continue
+        sup = _JVM_SUPPRESSED.match(line)
+        if sup:
+            suppressed = len(sup["indent"])
+            i += 1
+            continue
+        if "Error has been observed at the following site" in line:
+            checkpoint = True
+            i += 1
+            continue
+        if pending_header and stripped and continuation < 5:
+            # Continuation of a multi-line "Caused by:" message.
+            continuation += 1
+            i += 1
+            continue
+        break
+    root = blocks[-1]
+    frames = [f for block in reversed(blocks) for f in block.frames]
+    failure = Failure(
+        exception=root.exception,
+        message=root.message,
+        frames=frames,
+        language="jvm",
+        causes=[b.title() for b in blocks[:-1]],
+    )
+    return failure, i
+
+
+# --- Node --------------------------------------------------------------------------------
+
+
+def _node_frame(match: re.Match[str]) -> Frame:
+    name = (match["name"] or "").strip()
+    loc = (match["loc"] if match["loc"] is not None else match["bare"] or "").strip()
+    if match["loc"] is None and loc.startswith("async "):
+        loc = loc[len("async ") :]  # "at async file:///x.mjs:14:1": a nameless async frame
+    if loc.endswith("{"):
+        loc = loc[:-1].rstrip()
+    if loc.startswith("file://"):
+        loc = loc[len("file://") :]
+        if re.match(r"^/[A-Za-z]:/", loc):  # file:///C:/proj/x.js
+            loc = loc[1:]
+    file: str | None = loc or None
+    line: int | None = None
+    located = _NODE_LOC.match(loc)
+    if located:
+        file, line = located["file"], int(located["line"])
+    if not name:
+        name = "<anonymous>"
+    return Frame(name=name, file=file, line=line, raw=match.group(0).strip())
+
+
+def _node_header(text: str) -> _Block | None:
+    text = text.strip()
+    rejection = _NODE_REJECTION.match(text)
+    if rejection:
+        return _Block(rejection["name"], rejection["msg"].strip())
+    match = _NODE_HEADER.match(text)
+    if not match:
+        return None
+    block = _Block(match["name"], (match["msg"] or "").strip())
+    block.code = match["code"]
+    return block
+
+
+def _node_find_header(lines: list[str], first: int, floor: int) -> _Block:
+    for j in range(first - 1, max(floor, first - _HEADER_LOOKBACK) - 1, -1):
+        if j < floor:
+            break
+        block = _node_header(lines[j])
+        if block:
+            return block
+    return _Block("Error")
+
+
+def _parse_node(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
+    blocks = [_node_find_header(lines, start, floor)]
+    n = len(lines)
+    i = start
+    emitted = False  # frames after "Emitted 'error' event ... at:" are event plumbing
+    # "[UnhandledPromiseRejection: ...] {" opens its property block on the header line.
+    in_props = start > floor and lines[start - 1].rstrip().endswith("{")
+    while i < n:
+        line = lines[i]
+        stripped = line.strip()
+        at = _NODE_FRAME.match(line) if stripped.startswith("at ") else None
+        if at:
+            if not emitted:
+                blocks[-1].frames.append(_node_frame(at))
+            if stripped.endswith("{"):
+                in_props = True
+            i += 1
+            continue
+        if stripped.startswith("Emitted 'error' event"):
+            emitted = True
+            i += 1
+            continue
+        if in_props or stripped.startswith("{"):
+            in_props = True
+            coded = _NODE_CODE.match(line)
+            if coded and blocks[-1].code is None:
+                blocks[-1].code = coded["code"]
+            cause = _NODE_CAUSE.match(line)
+            if cause:
+                block = _node_header(cause["rest"].rstrip("{ ").rstrip())
+                if block is None:
+                    block = _Block("Error", cause["rest"].strip())
+                blocks.append(block)
+                emitted = False
+            if line.startswith("}"):
+                in_props = False
+                i += 1
+                break
+            i += 1
+            continue
+        break
+    for block in blocks:
+        errno = _ERRNO.match(block.message)
+        code = block.code or (errno["code"] if errno else None)
+        if code and block.exception == "Error":
+            block.exception = code
+    root = blocks[-1]
+    frames = [f for block in reversed(blocks) for f in block.frames]
+    failure = Failure(
+        exception=root.exception,
+        message=root.message,
+        frames=frames,
+        language="node",
+        causes=[b.title() for b in blocks[:-1]],
+    )
+    return failure, i
+
+
+# --- scanning ----------------------------------------------------------------------------
+
+
+def _is_syntax_location(line: str) -> bool:
+    match = _PY_FRAME.match(line)
+    return match is not None and not match["name"]
+
+
+def _scan(lines: list[str]) -> list[Failure]:
+    failures: list[Failure] = []
+    n = len(lines)
+    i = 0
+    floor = 0  # headers are never searched above the end of the previous trace
+    while i < n:
+        line = lines[i]
+        if _PY_START in line:
+            failure, nxt = _parse_python(lines, i)
+        elif 'File "' in line and _is_syntax_location(line):
+            failure, nxt = _parse_python_syntax(lines, i)
+        elif line.startswith("[UnhandledPromiseRejection"):
+            failure, nxt = _parse_node(lines, i + 1, i)
+        elif "at " in line and _JVM_FRAME.search(line):
+            failure, nxt = _parse_jvm(lines, i, floor)
+        elif line.lstrip().startswith("at ") and _NODE_FRAME.match(line):
+            failure, nxt = _parse_node(lines, i, floor)
+        else:
+            i += 1
+            continue
+        if failure is not None:
+            failures.append(failure)
+            floor = nxt
+        i = max(nxt, i + 1)
+    return failures
+
+
+# --- public API --------------------------------------------------------------------------
+
+
+def parse_traces(text: str) -> list[Failure]:
+    """Every stack trace found in ``text``, in order, app frames detected automatically.
+
+    Each chained trace is one :class:`Failure` whose ``exception``/``message`` are the
+    reported (root) exception, ``causes`` the others, outermost first.
+    """
+    if not text:
+        return []
+    failures = _scan(_clean(text))
+    for failure in failures:
+        mark_app_frames(failure)
+    return failures
+
+
+def extract_failure(text: str, *, app: str | None = None) -> Failure | None:
+    """The last trace in ``text`` reduced to its root cause, frames marked app or not.
+
+    Args:
+        text: log or trace text (ANSI colours are ignored).
+        app: a JVM package prefix or a project path; detected automatically when None.
+
+    Returns:
+        The failure, or None when the text holds no recognisable trace.
+    """
+    if not text:
+        return None
+    failures = _scan(_clean(text))
+    if not failures:
+        return None
+    return mark_app_frames(failures[-1], app)
