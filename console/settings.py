@@ -77,6 +77,12 @@ class QueueSettings(BaseModel):
     slots: int = 2
     min_free_memory_mb: int = 512
     max_cpu_percent: float = 90.0
+    # Kafka consumer tuning (distributed mode).
+    kafka_partitions: int = 6
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 1_000
+    kafka_max_poll_interval_ms: int = 300_000
+    kafka_poll_ms: int = 200
 
 
 class ExplainSettings(BaseModel):

@@ -1,0 +1,330 @@
+"""``verdict run MATRIX``: queue one job per combination, run them, show the verdict table.
+
+Embedded (default): the jobs go into the SQLite queue and run in this process with a live
+progress display.  Kafka (``--queue kafka://HOST:PORT``): the jobs go to ``verdict.jobs``
+and this command waits for every verdict on ``verdict.events`` (recording every event it
+reads) unless ``--no-wait``.  Exit status: 0 all pass, 1 otherwise, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from console.commands.common import open_db, settings_from_args
+from console.errors import UsageError
+from console.model import Event, Job, JobFinished, JobStarted, StageChanged
+from console.queue.base import QueueUrl, parse_queue_url
+from storage import jobs as job_store
+
+if TYPE_CHECKING:
+    from console.matrix import Matrix
+    from console.settings import Settings
+    from storage.db import Database
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``verdict run``."""
+    parser = sub.add_parser(
+        "run",
+        help="queue and run every combination of a matrix file",
+        description="Queue one job per spec x prompt x model of MATRIX and run them; "
+        "exit 0 if every combination passes, 1 otherwise, 2 on bad input.",
+    )
+    parser.add_argument("matrix", type=Path, help="matrix file (TOML)")
+    add_queue_options(parser)
+    parser.set_defaults(func=handle)
+
+
+def add_queue_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``run`` and ``rerun``."""
+    parser.add_argument("--queue", help="'embedded' (default) or kafka://HOST:PORT[?prefix=P]")
+    parser.add_argument("--slots", type=_positive_int, help="jobs running at once")
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="with Kafka: return once the jobs are queued",
+    )
+    parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run ``verdict run``."""
+    from console.matrix import load_matrix
+
+    settings = settings_from_args(args)
+    matrix = load_matrix(args.matrix)
+    queue_url = parse_queue_url(args.queue or matrix.settings.queue or settings.queue.url)
+    slots = args.slots or matrix.settings.slots or settings.queue.slots
+    if matrix.settings.sandbox and matrix.settings.sandbox != settings.sandbox.kind:
+        settings.sandbox.kind = matrix.settings.sandbox
+    db = open_db(settings)
+    try:
+        jobs = plan_jobs(db, matrix, queue_url)
+        return execute(
+            jobs,
+            settings=settings,
+            db=db,
+            queue_url=queue_url,
+            slots=slots,
+            wait=not args.no_wait,
+            as_json=args.json,
+        )
+    finally:
+        db.close()
+
+
+def plan_jobs(db: Database, matrix: Matrix, queue_url: QueueUrl) -> list[Job]:
+    """One job per combination: an unfinished one is resumed, else a new attempt."""
+    planned: list[Job] = []
+    for combination in matrix.combinations():
+        pending = job_store.unfinished(db, combination.key)
+        if pending is not None and pending.queue == queue_url.kind:
+            planned.append(pending.job)
+            continue
+        attempt = job_store.max_attempt(db, combination.key) + 1
+        planned.append(matrix.job_for(combination, attempt=attempt))
+    return planned
+
+
+def execute(
+    jobs: Sequence[Job],
+    *,
+    settings: Settings,
+    db: Database,
+    queue_url: QueueUrl,
+    slots: int,
+    wait: bool = True,
+    as_json: bool = False,
+    origin: str = "run",
+    title: str = "",
+) -> int:
+    """Queue ``jobs``, run or await them, print the table (or JSON); returns the exit status."""
+    if not jobs:
+        raise UsageError("nothing to run")
+    display = ProgressDisplay(len(jobs), title=title)
+    display.name_jobs(jobs)
+    try:
+        if queue_url.kind == "embedded":
+            stopped = asyncio.run(
+                run_embedded(
+                    jobs, settings=settings, db=db, slots=slots, display=display, origin=origin
+                )
+            )
+        else:
+            from console.queue.kafka import submit_and_wait
+
+            stopped = asyncio.run(
+                submit_and_wait(
+                    jobs,
+                    url=queue_url,
+                    db=db,
+                    wait=wait,
+                    on_event=display.handle,
+                    origin=origin,
+                )
+            )
+    finally:
+        display.close()
+    records = job_store.jobs_by_id(db, [job.job_id for job in jobs])
+    if as_json:
+        print(json.dumps(jobs_json(records), indent=2))
+    else:
+        print_table(records)
+    if stopped:
+        return 130
+    if queue_url.kind != "embedded" and not wait:
+        return 0
+    return 0 if records and all(r.verdict == "pass" for r in records) else 1
+
+
+async def run_embedded(
+    jobs: Sequence[Job],
+    *,
+    settings: Settings,
+    db: Database,
+    slots: int,
+    display: ProgressDisplay | None = None,
+    origin: str = "run",
+) -> bool:
+    """Queue ``jobs`` in the embedded queue and work until it is empty.
+
+    Jobs left queued or in flight by an earlier process are run too.  Returns True when
+    interrupted (SIGINT/SIGTERM): running jobs are abandoned and stay queued.
+    """
+    from console.capacity import Capacity
+    from console.events import EventBus
+    from console.queue.embedded import EmbeddedQueue
+    from console.recorder import Recorder
+    from console.worker import GeneratorCache, Worker, record_event
+
+    queue = EmbeddedQueue(db, drain=True)
+    await queue.start()
+    job_store.enqueue(db, jobs, queue="embedded", origin=origin)
+    bus = EventBus()
+    recorder = Recorder(db)
+    bus.subscribe(lambda event: record_event(db, recorder, event), critical=True)
+    if display is not None:
+        bus.subscribe(display.handle)
+    worker = Worker(
+        queue,
+        Capacity.from_settings(settings.queue, slots),
+        db=db,
+        emit=bus,
+        generator_for=GeneratorCache(settings, db),
+        settings=settings,
+    )
+    stop = asyncio.Event()
+    with _stop_on_signals(stop):
+        await worker.run(stop, grace=0.0)
+    return stop.is_set()
+
+
+class _stop_on_signals:
+    """Set ``stop`` on SIGINT/SIGTERM while inside the block."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.stop = stop
+        self.installed: list[int] = []
+
+    def __enter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self.stop.set)
+                self.installed.append(sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+
+    def __exit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self.installed:
+            loop.remove_signal_handler(sig)
+
+
+class ProgressDisplay:
+    """Live progress on stderr: a rich display on a terminal, plain lines otherwise."""
+
+    def __init__(self, total: int, *, title: str = "", stream: Any = None) -> None:
+        self.total = total
+        self.stream = stream or sys.stderr
+        self.finished = 0
+        self.passed = 0
+        self.running: dict[str, str] = {}  # run_id -> "combination: stage"
+        self.names: dict[str, str] = {}  # job_id -> combination key
+        self.title = title
+        self._live: Any = None
+        if self.stream.isatty():
+            from rich.console import Console
+            from rich.live import Live
+
+            console = Console(file=self.stream, highlight=False)
+            self._live = Live(self._render(), console=console, refresh_per_second=8, transient=True)
+            self._live.start()
+
+    def name_jobs(self, jobs: Sequence[Job]) -> None:
+        """Know the combination of each job, for readable lines."""
+        for job in jobs:
+            self.names[job.job_id] = job.combination.key
+
+    def handle(self, event: Event) -> None:
+        """Update the display from one event."""
+        if isinstance(event, JobStarted):
+            self.running[event.run_id] = self.names.get(event.job_id, event.job_id)
+        elif isinstance(event, StageChanged) and event.run_id in self.running:
+            name = self.running[event.run_id].split(": ")[0]
+            self.running[event.run_id] = f"{name}: {event.name} {event.status}"
+        elif isinstance(event, JobFinished):
+            name = self.running.pop(event.run_id, self.names.get(event.job_id, event.job_id))
+            name = name.split(": ")[0]
+            self.finished += 1
+            self.passed += event.verdict.value == "pass"
+            if self._live is None:
+                line = f"[{self.finished}/{self.total}] {name}: {event.verdict.value} "
+                print(line + f"(run {event.run_id})", file=self.stream, flush=True)
+        else:
+            return
+        if self._live is not None:
+            self._live.update(self._render())
+
+    def _render(self) -> Any:
+        from rich.console import Group
+        from rich.text import Text
+
+        head = Text(
+            f"{self.title + ' ' if self.title else ''}{self.finished}/{self.total} done, "
+            f"{self.passed} pass, {len(self.running)} running"
+        )
+        lines = [Text(f"  {text}") for text in list(self.running.values())[:12]]
+        return Group(head, *lines)
+
+    def close(self) -> None:
+        """Stop the live display."""
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+def jobs_json(records: Sequence[job_store.JobRecord]) -> dict[str, Any]:
+    """The ``--json`` document: one entry per combination (its latest attempt)."""
+    latest: dict[str, job_store.JobRecord] = {}
+    for record in records:
+        key = record.job.combination.key
+        if key not in latest or record.job.attempt >= latest[key].job.attempt:
+            latest[key] = record
+    return {
+        "jobs": [
+            {
+                "job_id": r.job_id,
+                "spec": r.job.combination.spec,
+                "prompt": r.job.combination.prompt,
+                "model": r.job.combination.model,
+                "attempt": r.job.attempt,
+                "verdict": r.verdict,
+                "run_id": r.run_id,
+                "fingerprint": r.fingerprint,
+            }
+            for r in latest.values()
+        ]
+    }
+
+
+def print_table(records: Sequence[job_store.JobRecord], *, title: str | None = None) -> None:
+    """The per-combination verdict table, on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, show_lines=False, highlight=False)
+    for column in ("spec", "prompt", "model", "attempt", "verdict", "run", "fingerprint"):
+        table.add_column(column, no_wrap=column in ("verdict", "run"))
+    for entry in jobs_json(records)["jobs"]:
+        verdict = entry["verdict"] or "(pending)"
+        style = "green" if verdict == "pass" else "red" if entry["verdict"] else "yellow"
+        table.add_row(
+            Text(entry["spec"]),
+            Text(entry["prompt"]),
+            Text(entry["model"]),
+            Text(str(entry["attempt"])),
+            Text(verdict, style=style),
+            Text(entry["run_id"] or "-"),
+            Text(entry["fingerprint"] or "-"),
+        )
+    width = None if sys.stdout.isatty() else 160  # pipes: do not squeeze into 80 columns
+    Console(file=sys.stdout, highlight=False, width=width).print(table)

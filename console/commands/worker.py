@@ -1,0 +1,102 @@
+"""``verdict worker --queue kafka://HOST:PORT``: consume jobs from Kafka and verify them.
+
+The worker joins the ``verdict-workers`` group on ``verdict.jobs``, runs up to ``--slots``
+jobs at once while the machine has headroom, sends every event to ``verdict.events`` and
+commits a job only after its verdict is on the broker.  SIGTERM/SIGINT: stop taking jobs,
+let running ones finish for ``--grace`` seconds, abandon the rest (they are delivered
+again).  A SIGKILLed worker's jobs are delivered again too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from typing import Any
+
+from console.commands.common import open_db, settings_from_args
+from console.commands.run import _positive_int, _stop_on_signals
+from console.errors import UsageError
+from console.queue.base import parse_queue_url
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    """Register ``verdict worker``."""
+    parser = sub.add_parser(
+        "worker",
+        help="consume jobs from Kafka and verify them",
+        description="Run a worker process for the distributed queue.",
+    )
+    parser.add_argument("--queue", help="kafka://HOST:PORT[?prefix=P] (or VERDICT_QUEUE_URL)")
+    parser.add_argument("--slots", type=_positive_int, help="jobs running at once")
+    parser.add_argument("--sandbox", choices=["local"], help="where projects run (local)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=30.0,
+        help="seconds running jobs may finish after SIGTERM (default 30)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no per-job lines on stderr")
+    parser.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run ``verdict worker``."""
+    settings = settings_from_args(args)
+    url = parse_queue_url(args.queue or settings.queue.url)
+    if url.kind != "kafka":
+        raise UsageError("--queue: a worker needs kafka://HOST:PORT (embedded runs in 'run')")
+    if args.sandbox:
+        settings.sandbox.kind = args.sandbox
+    if args.grace < 0:
+        raise UsageError(f"--grace: must be 0 or more, got {args.grace}")
+    slots = args.slots or settings.queue.slots
+    logging.basicConfig(level=logging.WARNING, format="verdict worker: %(message)s")
+    db = open_db(settings)
+    try:
+        return asyncio.run(_serve(url, settings, db, slots, args.grace, not args.quiet))
+    finally:
+        db.close()
+
+
+async def _serve(url: Any, settings: Any, db: Any, slots: int, grace: float, chatty: bool) -> int:
+    from console.capacity import Capacity
+    from console.model import Event, JobFinished, JobStarted
+    from console.queue.kafka import KafkaEventPublisher, KafkaJobQueue
+    from console.worker import GeneratorCache, Worker
+
+    queue = KafkaJobQueue(url, settings.queue)
+    await queue.start()
+    publisher = KafkaEventPublisher(queue.producer, queue.names.events)
+
+    def emit(event: Event) -> None:
+        publisher(event)
+        if chatty and isinstance(event, JobStarted | JobFinished):
+            what = "started" if isinstance(event, JobStarted) else event.verdict.value
+            print(f"{event.job_id} {event.run_id}: {what}", file=sys.stderr, flush=True)
+
+    worker = Worker(
+        queue,
+        Capacity.from_settings(settings.queue, slots),
+        db=db,
+        emit=emit,
+        generator_for=GeneratorCache(settings, db),
+        settings=settings,
+        flush=publisher.flush,
+    )
+    stop = asyncio.Event()
+    print(
+        f"worker {worker.name}: {url.text} topic {queue.names.jobs}, {slots} slot(s)",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        with _stop_on_signals(stop):
+            await worker.run(stop, grace=grace)
+    finally:
+        await publisher.close()
+        await queue.close()
+    return 0

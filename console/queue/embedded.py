@@ -1,0 +1,76 @@
+"""The embedded queue: jobs live in SQLite (``storage.jobs``) and run in this process.
+
+Queued and in-flight jobs survive a restart: a lease held by a process that is gone is
+put back on start.  With ``drain=True`` (``verdict run``) :meth:`get` returns None once
+nothing is queued; otherwise it waits for new jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from console.model import Job
+from console.queue.base import Delivery
+from storage import jobs as job_store
+from storage.db import Database
+
+
+class EmbeddedQueue:
+    """A SQLite-backed job queue (see the module docstring)."""
+
+    kind = "embedded"
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        drain: bool = True,
+        owner: str | None = None,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.db = db
+        self.drain = drain
+        self.owner = owner or job_store.process_owner()
+        self.poll_interval = poll_interval
+        self.recovered = 0
+        self._closed = False
+        self._wakeup = asyncio.Event()
+
+    async def start(self) -> None:
+        """Requeue jobs leased by processes that no longer exist."""
+        self.recovered = job_store.recover_leases(self.db, queue=self.kind)
+
+    async def put(self, jobs: Sequence[Job]) -> None:
+        """Queue jobs (ids already known are left alone)."""
+        job_store.enqueue(self.db, jobs, queue=self.kind)
+        self._wakeup.set()
+
+    async def get(self) -> Delivery | None:
+        """Lease the oldest queued job."""
+        while not self._closed:
+            job = job_store.lease_next(self.db, self.owner, queue=self.kind)
+            if job is not None:
+                return Delivery(job)
+            if self.drain:
+                return None
+            self._wakeup.clear()
+            try:
+                # Another process may queue jobs too, so look again now and then.
+                await asyncio.wait_for(self._wakeup.wait(), self.poll_interval)
+            except TimeoutError:
+                pass
+        return None
+
+    async def ack(self, delivery: Delivery) -> None:
+        """Nothing to do: the verdict was stored with the job (``storage.jobs.complete``)."""
+
+    async def release(self, delivery: Delivery) -> None:
+        """Put the job back at its place in the queue."""
+        job_store.requeue(self.db, delivery.job.job_id)
+        self._wakeup.set()
+
+    async def close(self) -> None:
+        """Stop handing out jobs."""
+        self._closed = True
+        self._wakeup.set()

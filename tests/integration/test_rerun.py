@@ -1,0 +1,80 @@
+"""``verdict rerun``: a new attempt linked to the old run, and ``--fan-out``."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "queue"
+VERDICT = [sys.executable, "-m", "console.cli"]
+
+
+def verdict(
+    *args: str, db: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*VERDICT, "--db", str(db), *args], capture_output=True, text=True, timeout=90, env=env
+    )
+
+
+@pytest.fixture(scope="module")
+def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[tuple[str, str], dict]]:
+    home = tmp_path_factory.mktemp("rerun")
+    db = home / "v.db"
+    # module-scoped: runs before the per-test XDG isolation, so isolate it here
+    env = dict(os.environ, XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "cfg"))
+    result = verdict("run", str(FIXTURES / "quick.toml"), "--slots", "2", "--json", db=db, env=env)
+    jobs = {(e["prompt"], e["model"]): e for e in json.loads(result.stdout)["jobs"]}
+    return db, jobs
+
+
+def test_rerun_is_a_new_attempt_linked_to_the_old_run(history: tuple[Path, dict]) -> None:
+    db, jobs = history
+    crashed = jobs[("v2", "m1")]
+    result = verdict("rerun", crashed["run_id"], "--json", db=db)
+    assert result.returncode == 1  # still crashes
+    (entry,) = json.loads(result.stdout)["jobs"]
+    assert (entry["prompt"], entry["model"], entry["verdict"]) == ("v2", "m1", "crashed")
+    assert entry["attempt"] > crashed["attempt"] and entry["job_id"] != crashed["job_id"]
+    assert entry["fingerprint"] == crashed["fingerprint"]  # the same failure, recognised
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "SELECT rerun_of FROM runs WHERE run_id = ?", (entry["run_id"],)
+        ).fetchone() == (crashed["run_id"],)
+
+
+def test_fan_out_reports_which_other_combinations_pass(history: tuple[Path, dict]) -> None:
+    db, jobs = history
+    crashed = jobs[("v2", "m1")]
+    result = verdict("rerun", crashed["run_id"], "--fan-out", db=db)
+    assert result.returncode == 0, result.stderr  # a working combination was found
+    assert "2 of 3 combinations pass: quick/v1/m1, quick/v1/m2" in result.stderr
+    with sqlite3.connect(db) as conn:
+        linked = conn.execute(
+            "SELECT prompt, model, verdict FROM runs WHERE rerun_of = ? AND NOT"
+            " (prompt = 'v2' AND model = 'm1') ORDER BY prompt, model",
+            (crashed["run_id"],),
+        ).fetchall()
+        origins = conn.execute(
+            "SELECT DISTINCT origin FROM jobs WHERE rerun_of = ?", (crashed["run_id"],)
+        ).fetchall()
+    assert linked == [("v1", "m1", "pass"), ("v1", "m2", "pass"), ("v2", "m2", "generation_failed")]
+    assert {o for (o,) in origins} >= {"fan_out"}
+
+
+def test_rerun_of_an_unknown_run_is_bad_input(history: tuple[Path, dict]) -> None:
+    db, _ = history
+    result = verdict("rerun", "no-such-run", db=db)
+    assert result.returncode == 2
+    assert (
+        result.stderr.strip()
+        == "verdict rerun: error: no run 'no-such-run' (see 'verdict history')"
+    )
