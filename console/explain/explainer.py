@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from console.explain.inputs import FailureInput
-from console.explain.offline import TriageInput, triage
+from console.explain.offline import TRIAGE_VERSION, TriageInput, triage
 from console.explain.openapi import Operation, match_operation
 from console.explain.prompt import (
     PROMPT_VERSION,
@@ -271,7 +271,7 @@ def _store(
             fingerprint=result.fingerprint,
             source=result.source,
             model=result.model,
-            prompt_version=PROMPT_VERSION,
+            prompt_version=TRIAGE_VERSION if result.source == "offline" else PROMPT_VERSION,
             lang=lang,
             exception=prepared.prompt.exception,
             message=prepared.prompt.error_message,
@@ -308,7 +308,7 @@ async def explain_failure(
         db: where explanations (and the LLM ledger) are stored.
         offline: use the offline triage even when an LLM is configured.
         fresh: ignore a stored explanation of the same fingerprint.
-        lang: ``en`` or ``ko`` (the model's language; offline triage answers in English).
+        lang: ``en`` or ``ko``: the language of the answer, from the model or the triage.
         factory: the chat-model factory (default: one built from ``settings`` and ``db``).
     """
     from storage.explanations import find_cached
@@ -336,6 +336,12 @@ async def explain_failure(
     if not fresh:
         sources = ("llm",) if use_llm else ("llm", "offline")
         cached = find_cached(db, key, lang=lang, sources=sources)
+        if (
+            cached is not None
+            and cached.source == "offline"
+            and cached.prompt_version != TRIAGE_VERSION
+        ):  # an older triage's answer (v1 wrote English even under lang=ko): not reused
+            cached = find_cached(db, key, lang=lang, sources=("llm",))
         if cached is not None:
             return base.model_copy(
                 update={
@@ -374,7 +380,8 @@ async def explain_failure(
                 verdict=failure_input.verdict,
                 operation=_operation_phrase(prepared.operation),
                 service=prepared.prompt.service,
-            )
+            ),
+            lang,
         )
         result = base.model_copy(update={"explanation": explanation, "rule": rule})
     result.explanation_id = await asyncio.to_thread(
