@@ -1,0 +1,262 @@
+"""Run one project in a sandbox and decide its verdict.
+
+The sequence: install (optional) → start → port opened (found through the OS) → ``GET /``
+→ health (optional) → settle window (the process must still be alive) → log regexes.  An
+exit at any point ends the sequence at once.  Everything is asyncio: :func:`run_check` may
+run many times concurrently in one loop, or once from the CLI through ``asyncio.run``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from console import probes
+from console.detect import detect_run
+from console.errors import UsageError
+from console.fingerprint import fingerprint
+from console.model import (
+    CheckResult,
+    CheckSpec,
+    Event,
+    ExitInfo,
+    Failure,
+    Job,
+    RunStarted,
+    Verdict,
+    VerdictReached,
+)
+from console.probes import Decision, ProbeRun, clip
+from console.sandbox.base import Phase, Sandbox
+from console.settings import SandboxSettings
+
+log = logging.getLogger(__name__)
+
+_id_lock = threading.Lock()
+_last_ms = 0
+_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _base36(number: int, width: int) -> str:
+    digits = []
+    while number:
+        number, rest = divmod(number, 36)
+        digits.append(_ALPHABET[rest])
+    return "".join(reversed(digits)).rjust(width, "0")
+
+
+def new_run_id() -> str:
+    """A short unique id that sorts by creation time, e.g. ``0mwq5pgftmyhpee`` (15 chars)."""
+    global _last_ms
+    with _id_lock:
+        ms = max(int(time.time() * 1000), _last_ms + 1)  # strictly increasing in-process
+        _last_ms = ms
+    return f"{_base36(ms, 9)}{''.join(secrets.choice(_ALPHABET) for _ in range(6))}"
+
+
+def validate_spec(spec: CheckSpec) -> CheckSpec:
+    """Check the input before anything runs; fill in a detected run command.
+
+    Raises:
+        UsageError: missing project, nothing to run, an invalid regex, a bad number.
+    """
+    project = Path(spec.project)
+    if not project.exists():
+        raise UsageError(f"no such project directory: {project}")
+    if not project.is_dir():
+        raise UsageError(f"not a directory: {project}")
+    for option, patterns in (("--expect-log", spec.expect_log), ("--fail-log", spec.fail_log)):
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise UsageError(f"invalid regex for {option} {pattern!r}: {exc}") from exc
+    for name in ("start_timeout", "install_timeout"):
+        if getattr(spec, name) <= 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be a positive number of seconds")
+    if spec.settle < 0:
+        raise UsageError("the settle window cannot be negative")
+    if spec.memory_mb <= 0:
+        raise UsageError("--memory-mb must be a positive number")
+    if spec.run and spec.run.strip():
+        return spec
+    found = detect_run(project)
+    if found is None:
+        raise UsageError(
+            f"nothing to run in {project}: pass --run, or add verdict.toml, package.json,"
+            " manage.py, app.py/main.py/server.py or server.js/index.js/app.js"
+        )
+    update: dict[str, object] = {"run": found.run}
+    if found.install and not spec.install:
+        update["install"] = found.install
+    if found.health and not spec.health:
+        update["health"] = found.health
+    if found.port_env and spec.port_env == "PORT":
+        update["port_env"] = found.port_env
+    return spec.model_copy(update=update)
+
+
+def _last_words(check: ProbeRun, phase: str) -> str:
+    """The last non-empty line of a phase (stderr first): shown when there is no trace."""
+    lines = [line for line in check.logs.tail if line.phase == phase and line.text.strip()]
+    for stream in ("stderr", "stdout"):
+        chosen = [line for line in lines if line.stream == stream]
+        if chosen:
+            return clip(chosen[-1].text)
+    return ""
+
+
+def _relative_frames(failure: Failure, project_dir: Path) -> Failure:
+    """Frame paths relative to the project (the sandbox copy is deleted after the run)."""
+    prefix = str(project_dir).rstrip("/") + "/"
+    for frame in failure.frames:
+        if frame.file and frame.file.startswith(prefix):
+            frame.file = frame.file[len(prefix) :]
+    return failure
+
+
+def _extract(text: str, project_dir: Path) -> Failure | None:
+    from console.explain.traces import extract_failure
+
+    try:
+        failure = extract_failure(text, app=str(project_dir))
+    except Exception:  # noqa: BLE001 - a parser bug must not lose the verdict
+        log.exception("trace extraction failed")
+        return None
+    return None if failure is None else _relative_frames(failure, project_dir)
+
+
+def _summary(failure: Failure | None, fallback: str) -> str:
+    if failure is not None:
+        message = f": {clip(failure.message)}" if failure.message else ""
+        return f": {failure.exception}{message}"
+    return f": {fallback}" if fallback else "."
+
+
+async def run_check(
+    spec: CheckSpec,
+    *,
+    settings: SandboxSettings | None = None,
+    run_id: str | None = None,
+    emit: Callable[[Event], None] | None = None,
+    job: Job | None = None,
+    sandbox: Sandbox | None = None,
+) -> CheckResult:
+    """Run ``spec``'s project in a sandbox and decide its verdict.
+
+    Emits RunStarted, StageChanged, LogBatch (batched), PortFound and finally
+    VerdictReached through ``emit``.  When it returns, no process of the run is left.
+
+    Raises:
+        UsageError: the spec is invalid (checked before anything runs).
+    """
+    settings = settings or SandboxSettings()
+    spec = validate_spec(spec)
+    run_id = run_id or new_run_id()
+    if sandbox is None:
+        from console.sandbox.local import LocalSandbox
+
+        sandbox = LocalSandbox(
+            run_id,
+            settings=settings,
+            memory_mb=spec.memory_mb,
+            env=spec.env,
+            port_env=spec.port_env,
+        )
+    check = ProbeRun(spec, settings, run_id, emit, sandbox)
+    check.emit(
+        RunStarted(
+            run_id=run_id,
+            project=str(spec.project),
+            command=spec.run,
+            job_id=job.job_id if job else None,
+            combination=job.combination if job else None,
+            attempt=job.attempt if job else 1,
+            rerun_of=job.rerun_of if job else None,
+            ts=check.started,
+        )
+    )
+    check.logs.start()
+    decision: Decision | None = None
+    at = 0.0
+    try:
+        await sandbox.prepare(Path(spec.project))
+        if spec.install:
+            decision = await check.install(spec.install)
+        if decision is None:
+            decision = await check.sequence()
+            at = check.since_start()
+            assert check.proc is not None
+            await check.proc.stop(settings.stop_grace)
+    finally:
+        with contextlib.suppress(Exception):
+            await sandbox.close()
+        await check.logs.aclose()
+
+    phase: Phase = "install" if decision.verdict == Verdict.INSTALL_FAILED else "run"
+    failure = None
+    if decision.verdict != Verdict.PASS:
+        failure = _extract(check.logs.tail_text(phase), sandbox.project_dir)
+    proc = check.proc
+    exit_info = ExitInfo()
+    if phase == "install":
+        exit_info = check.install_exit
+        if not decision.timed_out:
+            decision.reason = decision.reason.rstrip(".") + _summary(
+                failure, _last_words(check, "install")
+            )
+    elif decision.verdict in (Verdict.CRASHED, Verdict.EXITED_EARLY) and proc is not None:
+        exit_info = probes.classify_exit(
+            proc.returncode, oom_hint=proc.oom_killed, log_tail=check.logs.last_lines()
+        )
+        if proc.oom_killed:
+            decision.reason = (
+                f"The app was killed for using more than {spec.memory_mb} MB of memory"
+                f" {at:.1f} s after start."
+            )
+        else:
+            when = (
+                ""
+                if decision.verdict == Verdict.CRASHED
+                else (", before opening a port" if decision.port is None else ", before passing")
+            )
+            decision.reason = (
+                f"The app exited with {probes.describe_exit(exit_info)} {at:.1f} s after start"
+                f"{when}{_summary(failure, _last_words(check, 'run'))}"
+            )
+    elif decision.timed_out and proc is not None:
+        exit_info = probes.classify_exit(proc.returncode, killed_by_us=True)
+    print_fp = None
+    if decision.verdict != Verdict.PASS:
+        extra = f"{exit_info.cls or ''}|{decision.reason if failure is None else ''}"
+        print_fp = fingerprint(decision.verdict, failure, extra=extra)
+    result = CheckResult(
+        run_id=run_id,
+        verdict=decision.verdict,
+        reason=decision.reason,
+        exit=exit_info,
+        port=decision.port.port if decision.port else None,
+        http_root=decision.http_root,
+        http_health=decision.http_health,
+        stages=check.stages,
+        log_matches=[line.text for line in check.logs.expect_hits.values()]
+        + ([check.logs.fail_hit[1].text] if check.logs.fail_hit else []),
+        failure=failure,
+        fingerprint=print_fp,
+        log_tail=check.logs.last_lines(50),
+        started=check.started,
+        finished=time.time(),
+        command=spec.run,
+        job_id=job.job_id if job else None,
+    )
+    check.emit(VerdictReached(run_id=run_id, result=result))
+    return result
+
+
+__all__ = ["new_run_id", "run_check", "validate_spec"]

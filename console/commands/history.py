@@ -1,0 +1,85 @@
+"""``verdict history``: the most recent runs, newest first."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``history``."""
+    parser = sub.add_parser(
+        "history", help="list recent runs", description="List recent runs, newest first."
+    )
+    parser.add_argument("--limit", metavar="N", default="20", help="how many runs (default 20)")
+    parser.add_argument("--json", action="store_true", help="print a JSON array")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The ``history`` command."""
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from console.commands.common import open_db, settings_from_args
+    from console.errors import UsageError
+    from console.report import VERDICT_STYLES
+    from storage.runs import recent_runs
+
+    try:
+        limit = int(args.limit)
+    except ValueError:
+        raise UsageError(f"--limit must be a whole number, not {args.limit!r}") from None
+    if limit <= 0:
+        raise UsageError(f"--limit must be positive, not {args.limit!r}")
+    settings = settings_from_args(args)
+    db = open_db(settings)
+    try:
+        records = recent_runs(db, limit)
+    finally:
+        db.close()
+    if args.json:
+        objects = [
+            record.model_dump(mode="json", exclude={"result"}) | {"duration": record.duration}
+            for record in records
+        ]
+        print(json.dumps(objects, ensure_ascii=False))
+        return 0
+    console = Console(highlight=False)
+    if not records:
+        console.print("No runs recorded yet.")
+        return 0
+    headers = ("run", "started", "verdict", "exit", "port", "secs", "fingerprint")
+    today = time.strftime("%Y-%m-%d")
+    rows: list[tuple[list[str], str, str]] = []
+    for record in records:
+        local = time.localtime(record.started or 0)
+        same_day = time.strftime("%Y-%m-%d", local) == today
+        verdict = record.verdict.value if record.verdict else record.status
+        style = VERDICT_STYLES.get(record.verdict, "") if record.verdict else "dim"
+        exit_text = (record.exit_class or "") + (
+            f" {record.exit_signal}" if record.exit_signal else ""
+        )
+        duration = record.duration
+        cells = [
+            record.run_id,
+            time.strftime("%H:%M:%S" if same_day else "%m-%d %H:%M", local),
+            verdict,
+            exit_text,
+            str(record.port or ""),
+            f"{duration:.1f}" if duration is not None else "",
+            (record.fingerprint or "")[:8],
+        ]
+        rows.append((cells, style, record.command or record.project or ""))
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for index, header in enumerate(headers):
+        width = max([len(header)] + [len(cells[index]) for cells, _, _ in rows])
+        table.add_column(header, no_wrap=True, min_width=width)
+    table.add_column("command", overflow="ellipsis", no_wrap=True, ratio=1)
+    for cells, style, command in rows:
+        texts = [Text(cell, style=style if i == 2 else "") for i, cell in enumerate(cells)]
+        table.add_row(*texts, Text(command))
+    console.print(table)
+    return 0

@@ -1,0 +1,368 @@
+"""Local sandbox: a per-run copy of the project, a scrubbed environment, rlimits, and a
+process-tree watcher that finds the app's port, enforces memory, and kills every process
+of the run (setsid'd grandchildren and SIGTERM-ignoring children included).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+
+from console import paths
+from console.sandbox import proctree
+from console.sandbox.base import LineCallback, Phase, PortHit, Stream
+from console.settings import SandboxSettings
+
+LAUNCHER = Path(__file__).with_name("launch.py")
+MAX_LINE_CHARS = 16_384  # a longer line is cut into pieces so memory stays bounded
+MEMORY_CHECK_INTERVAL = 0.1
+_IGNORED = shutil.ignore_patterns(".git", "__pycache__")
+
+
+def free_port() -> int:
+    """A TCP port that is free right now on every interface."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("0.0.0.0", 0))
+        return int(sock.getsockname()[1])
+
+
+def connect_host(address: str, family: int) -> str:
+    """The address the prober dials for a socket bound to ``address``."""
+    if family == 6 and address.startswith("::ffff:"):  # IPv4-mapped
+        address, family = address[len("::ffff:") :], 4
+    if family == 4:
+        return "127.0.0.1" if address in ("0.0.0.0", "") else address
+    return "::1" if address == "::" else address
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    """Receives output bytes and the exit; splits output into lines as it arrives."""
+
+    def __init__(self, on_line: LineCallback) -> None:
+        self.on_line = on_line
+        self.exited = asyncio.Event()
+        self.pipes_closed = asyncio.Event()
+        self._open = {1, 2}
+        self._partial: dict[int, bytes] = {1: b"", 2: b""}
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        now = time.time()
+        buffer = self._partial[fd] + data
+        *lines, rest = buffer.split(b"\n")
+        for raw in lines:
+            self._emit(fd, raw, now)
+        while len(rest) > MAX_LINE_CHARS * 4:  # no newline in sight: flush a piece
+            self._emit(fd, rest[: MAX_LINE_CHARS * 4], now)
+            rest = rest[MAX_LINE_CHARS * 4 :]
+        self._partial[fd] = rest
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if self._partial.get(fd):
+            self._emit(fd, self._partial[fd], time.time())
+            self._partial[fd] = b""
+        self._open.discard(fd)
+        if not self._open:
+            self.pipes_closed.set()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+    def _emit(self, fd: int, raw: bytes, now: float) -> None:
+        text = raw.decode("utf-8", errors="replace").rstrip("\r")
+        if len(text) > MAX_LINE_CHARS:
+            text = text[:MAX_LINE_CHARS] + " …[line cut]"
+        stream: Stream = "stdout" if fd == 1 else "stderr"
+        self.on_line(stream, text, now)
+
+
+class LocalProcess:
+    """A command running in a :class:`LocalSandbox`, and its whole process tree."""
+
+    def __init__(
+        self,
+        transport: asyncio.SubprocessTransport,
+        protocol: _Protocol,
+        *,
+        marker: bytes,
+        memory_limit: int,
+        preferred_port: int | None = None,
+    ) -> None:
+        self._preferred = preferred_port
+        self._transport = transport
+        self._protocol = protocol
+        self._marker = marker
+        self._memory_limit = memory_limit
+        root = transport.get_pid()
+        self._root = root
+        # pid -> start time: every process ever seen in this run's tree.
+        self._known: dict[int, int | None] = {root: proctree.start_time(root)}
+        self._foreign: set[int] = set()  # our children known not to belong to this run
+        self._oom = False
+        self._killed = False
+        self._stopped = False
+        self.peak_rss = 0
+        self._monitor = asyncio.create_task(self._watch_memory(), name=f"memory-{root}")
+
+    # --- RunningProcess ------------------------------------------------------------------
+    @property
+    def pid(self) -> int | None:
+        return self._root
+
+    @property
+    def returncode(self) -> int | None:
+        return self._transport.get_returncode()
+
+    @property
+    def oom_killed(self) -> bool:
+        return self._oom
+
+    @property
+    def killed_by_us(self) -> bool:
+        return self._killed
+
+    async def wait(self) -> int:
+        """Wait for the root process (not for pipes a detached grandchild may hold)."""
+        await self._protocol.exited.wait()
+        code = self._transport.get_returncode()
+        assert code is not None
+        return code
+
+    async def poll_port(self) -> PortHit | None:
+        """One look at the tree's listening sockets; prefers the port we offered."""
+        found = proctree.listening_ports(self.tree())
+        if not found:
+            return None
+        pid, sock = min(found, key=lambda hit: (hit[1].port != self._preferred, hit[1].port))
+        return PortHit(sock.port, sock.address, pid, connect_host(sock.address, sock.family))
+
+    async def stop(self, grace: float) -> None:
+        """Kill the whole tree (grace, then SIGKILL), reap it, and close the pipes."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.returncode is None:
+            self._killed = True
+        self._monitor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._monitor
+        targets = self._everyone()
+        for pid in targets:
+            proctree.send(pid, signal.SIGTERM)
+        if targets:
+            deadline = time.monotonic() + grace
+            while True:  # polled: the tree's processes are not ours to await
+                if time.monotonic() >= deadline or not self._alive(self._everyone(scan=False)):
+                    break
+                await asyncio.sleep(0.025)
+        for _round in range(50):
+            alive = self._alive(self._everyone())
+            if not alive:
+                break
+            for pid in alive:
+                proctree.send(pid, signal.SIGKILL)
+            await asyncio.sleep(0.02)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._protocol.exited.wait(), 5.0)
+        self._reap_orphans()
+        # Output still in flight is delivered before the pipes close.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._protocol.pipes_closed.wait(), 2.0)
+        self._transport.close()
+
+    # --- the tree ------------------------------------------------------------------------
+    def tree(self) -> list[int]:
+        """Live (non-zombie) processes of the run: descendants of the root and of orphans
+        re-parented to us that carry the run's marker."""
+        roots = [pid for pid in self._known if self._same(pid)]
+        ours = proctree.children(os.getpid())
+        self._foreign.intersection_update(ours)  # forget children that are gone
+        for pid in ours:
+            if pid in self._known or pid in self._foreign:
+                continue
+            info = proctree.stat(pid)
+            if info is None:
+                continue
+            # A zombie's environment is unreadable; its session still tells where it began.
+            zombie_of_ours = info.state == "Z" and info.session == self._root
+            if zombie_of_ours or proctree.has_marker(pid, self._marker):
+                self._known[pid] = info.start
+                roots.append(pid)
+            else:
+                self._foreign.add(pid)  # another run's process, or not a sandbox's at all
+        seen: set[int] = set()
+        alive: list[int] = []
+        stack = list(roots)
+        while stack:
+            pid = stack.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            st = proctree.state(pid)
+            if st is None:
+                continue
+            if pid not in self._known:
+                self._known[pid] = proctree.start_time(pid)
+            if st != "Z":
+                alive.append(pid)
+            stack.extend(proctree.children(pid))
+        self._reap_orphans()
+        return sorted(alive, key=lambda p: (p != self._root, p))
+
+    def _same(self, pid: int) -> bool:
+        """The pid still names the process we saw (not a reused pid)."""
+        started = self._known.get(pid)
+        return started is not None and proctree.start_time(pid) == started
+
+    def _everyone(self, *, scan: bool = True) -> list[int]:
+        pids = set(self.tree())
+        if scan:  # processes that escaped both the tree and us (e.g. re-parented to init)
+            pids.update(proctree.scan_marked(self._marker))
+        return sorted(pids)
+
+    def _alive(self, pids: list[int]) -> list[int]:
+        return [pid for pid in pids if proctree.state(pid) not in (None, "Z")]
+
+    def _reap_orphans(self) -> None:
+        """Collect zombies of the run that were re-parented to us (never the root: asyncio
+        owns it)."""
+        me = os.getpid()
+        for pid in list(self._known):
+            if pid == self._root:
+                continue
+            info = proctree.stat(pid)
+            if info is None:
+                del self._known[pid]
+            elif info.state == "Z" and info.ppid == me and proctree.reap(pid):
+                del self._known[pid]
+
+    async def _watch_memory(self) -> None:
+        """Kill the tree when its resident memory passes the limit (classified ``oom``)."""
+        while self.returncode is None:
+            await asyncio.sleep(MEMORY_CHECK_INTERVAL)
+            pids = self.tree()
+            rss = proctree.rss_bytes(pids)
+            self.peak_rss = max(self.peak_rss, rss)
+            if rss > self._memory_limit:
+                self._oom = True
+                for pid in pids:
+                    proctree.send(pid, signal.SIGKILL)
+                return
+
+
+class LocalSandbox:
+    """Runs a project's commands as local subprocesses, one fresh directory per run."""
+
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        settings: SandboxSettings | None = None,
+        memory_mb: int | None = None,
+        env: dict[str, str] | None = None,
+        port_env: str = "PORT",
+        base_dir: Path | None = None,
+        keep: bool = False,
+    ) -> None:
+        self.run_id = run_id
+        self.settings = settings or SandboxSettings()
+        self.memory_mb = memory_mb or self.settings.memory_mb
+        self.port = free_port()
+        self.workdir = (base_dir or paths.runs_dir(create=True)) / run_id
+        self.keep = keep
+        self._extra_env = dict(env or {})
+        self._port_env = port_env
+        self._processes: list[LocalProcess] = []
+
+    @property
+    def project_dir(self) -> Path:
+        return self.workdir / "project"
+
+    def environment(self) -> dict[str, str]:
+        """The child's whole environment: an allowlist, never the parent's secrets."""
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+            "HOME": str(self.workdir),
+            "TMPDIR": str(self.workdir / "tmp"),
+            "HOST": "0.0.0.0",
+            # Python block-buffers a pipe; log regexes need lines as they are printed.
+            "PYTHONUNBUFFERED": "1",
+            self._port_env: str(self.port),
+        }
+        if self._port_env != "PORT":
+            env["PORT"] = str(self.port)
+        env.update(self._extra_env)
+        env[proctree.MARKER_ENV] = self.run_id
+        return env
+
+    async def prepare(self, project: Path) -> None:
+        """Copy ``project`` into the run's directory (symlinks kept, VCS data skipped)."""
+        await asyncio.to_thread(self._copy, project)
+
+    def _copy(self, project: Path) -> None:
+        if self.workdir.exists():
+            shutil.rmtree(self.workdir)
+        (self.workdir / "tmp").mkdir(parents=True)
+        shutil.copytree(project, self.project_dir, symlinks=True, ignore=_IGNORED)
+
+    def launch_argv(self, command: str) -> list[str]:
+        """The argv that applies the limits and then runs ``sh -c command``."""
+        data = (2 * self.memory_mb + 512) * 1024 * 1024  # backstop; the RSS watchdog is first
+        return [
+            sys.executable,
+            "-I",
+            "-S",
+            str(LAUNCHER),
+            "--nofile",
+            str(self.settings.open_files),
+            "--fsize",
+            str(self.settings.file_size_mb * 1024 * 1024),
+            "--data",
+            str(data),
+            "--",
+            "sh",
+            "-c",
+            command,
+        ]
+
+    async def start(self, command: str, *, phase: Phase, on_line: LineCallback) -> LocalProcess:
+        """Start ``command`` in its own session with the sandbox's environment and limits.
+
+        ``phase`` does not change how a local command runs; it is part of the protocol for
+        sandboxes that do (a pod may run the install step in an init container).
+        """
+        proctree.enable_subreaper()
+        loop = asyncio.get_running_loop()
+        transport, protocol = await loop.subprocess_exec(
+            lambda: _Protocol(on_line),
+            *self.launch_argv(command),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=str(self.project_dir),
+            env=self.environment(),
+            start_new_session=True,
+        )
+        process = LocalProcess(
+            transport,
+            protocol,
+            marker=f"{proctree.MARKER_ENV}={self.run_id}".encode(),
+            memory_limit=self.memory_mb * 1024 * 1024,
+            preferred_port=self.port,
+        )
+        self._processes.append(process)
+        return process
+
+    async def close(self) -> None:
+        """Stop every process started here and delete the run's directory."""
+        for process in self._processes:
+            await process.stop(self.settings.stop_grace)
+        if not self.keep:
+            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
