@@ -94,9 +94,7 @@ class Database:
     def schema_version(self, component: str) -> int:
         if "schema_versions" not in self.db.table_names():
             return 0
-        rows = self.query(
-            "SELECT version FROM schema_versions WHERE component = ?", (component,)
-        )
+        rows = self.query("SELECT version FROM schema_versions WHERE component = ?", (component,))
         return int(rows[0]["version"]) if rows else 0
 
     def migrate(self, component: str, migrations: Sequence[Migration]) -> int:

@@ -15,12 +15,21 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_dirs(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    for name in ("VERDICT_DB", "VERDICT_CONFIG", "VERDICT_LLM_BASE_URL", "VERDICT_LLM_MODEL",
-                 "VERDICT_LLM_API_KEY", "OPENAI_API_KEY", "VERDICT_QUEUE_URL"):
+    for name in (
+        "VERDICT_DB",
+        "VERDICT_CONFIG",
+        "VERDICT_LLM_BASE_URL",
+        "VERDICT_LLM_MODEL",
+        "VERDICT_LLM_API_KEY",
+        "OPENAI_API_KEY",
+        "VERDICT_QUEUE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

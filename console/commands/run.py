@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from console.errors import UsageError
 from console.model import Event, Job, JobFinished, JobStarted, StageChanged
 from console.queue.base import QueueUrl, parse_queue_url
 from storage import jobs as job_store
+from storage import runs
 
 if TYPE_CHECKING:
     from console.matrix import Matrix
@@ -146,7 +148,7 @@ def execute(
     if as_json:
         print(json.dumps(jobs_json(records), indent=2))
     else:
-        print_table(records)
+        print_table(records, db=db)
     if stopped:
         return 130
     if queue_url.kind != "embedded" and not wait:
@@ -305,26 +307,47 @@ def jobs_json(records: Sequence[job_store.JobRecord]) -> dict[str, Any]:
     }
 
 
-def print_table(records: Sequence[job_store.JobRecord], *, title: str | None = None) -> None:
-    """The per-combination verdict table, on stdout."""
+def print_table(
+    records: Sequence[job_store.JobRecord], *, db: Database | None = None, title: str | None = None
+) -> None:
+    """The per-combination verdict table on stdout, then why each failing one failed."""
+    from rich import box
     from rich.console import Console
+    from rich.padding import Padding
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title, show_lines=False, highlight=False)
-    for column in ("spec", "prompt", "model", "attempt", "verdict", "run", "fingerprint"):
-        table.add_column(column, no_wrap=column in ("verdict", "run"))
-    for entry in jobs_json(records)["jobs"]:
+    entries = jobs_json(records)["jobs"]
+    table = Table(title=title, box=box.SIMPLE_HEAD, highlight=False, pad_edge=False)
+    table.add_column("combination", overflow="fold")
+    for column in ("try", "verdict", "run", "error"):
+        table.add_column(column, no_wrap=True)  # "error": the fingerprint's first 8 digits
+    for entry in entries:
         verdict = entry["verdict"] or "(pending)"
         style = "green" if verdict == "pass" else "red" if entry["verdict"] else "yellow"
         table.add_row(
-            Text(entry["spec"]),
-            Text(entry["prompt"]),
-            Text(entry["model"]),
+            Text(f"{entry['spec']}/{entry['prompt']}/{entry['model']}"),
             Text(str(entry["attempt"])),
             Text(verdict, style=style),
             Text(entry["run_id"] or "-"),
-            Text(entry["fingerprint"] or "-"),
+            Text((entry["fingerprint"] or "-")[:8]),
         )
-    width = None if sys.stdout.isatty() else 160  # pipes: do not squeeze into 80 columns
-    Console(file=sys.stdout, highlight=False, width=width).print(table)
+    # Pipes get a wide table unless the caller says how wide (COLUMNS).
+    wide = not sys.stdout.isatty() and not os.environ.get("COLUMNS")
+    console = Console(file=sys.stdout, highlight=False, width=160 if wide else None)
+    console.print(table)
+    passed = sum(1 for entry in entries if entry["verdict"] == "pass")
+    console.print(Text(f"{passed} of {len(entries)} combinations pass.", style="bold"))
+    failing = [e for e in entries if e["verdict"] not in (None, "pass") and e["run_id"]]
+    if db is None or not failing:
+        return
+    console.print()
+    for entry in failing:
+        run = runs.get_run(db, entry["run_id"])
+        line = Text()
+        line.append(f"{entry['spec']}/{entry['prompt']}/{entry['model']}", style="bold")
+        line.append(f"  {entry['verdict']}", style="red")
+        line.append(f"  verdict explain {entry['run_id']}", style="dim")
+        console.print(line)
+        if run and run.reason:
+            console.print(Padding(Text(run.reason), (0, 0, 0, 2)), style="italic")
