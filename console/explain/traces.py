@@ -18,9 +18,12 @@ own, from a JVM package prefix, a project path, or automatically.
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from console.explain.appframes import is_library_path, is_proxy_frame, mark_app_frames
 from console.model import Failure, Frame
+
+Language = Literal["python", "node", "jvm"]
 
 __all__ = [
     "extract_failure",
@@ -87,6 +90,18 @@ class _Block:
 
     def title(self) -> str:
         return f"{self.exception}: {self.message}" if self.message else self.exception
+
+
+def _chain_failure(blocks: list[_Block], language: Language) -> Failure:
+    """The failure of a parsed chain: the last block is the root; its frames come first."""
+    root = blocks[-1]
+    return Failure(
+        exception=root.exception,
+        message=root.message,
+        frames=[f for block in reversed(blocks) for f in block.frames],
+        language=language,
+        causes=[b.title() for b in blocks[:-1]],
+    )
 
 
 def _clean(text: str) -> list[str]:
@@ -166,15 +181,7 @@ def _parse_python(lines: list[str], start: int) -> tuple[Failure | None, int]:
         i = nxt
     if not blocks:
         return None, max(i, start + 1) + offset
-    root = blocks[-1]
-    frames = [f for block in reversed(blocks) for f in block.frames]
-    failure = Failure(
-        exception=root.exception,
-        message=root.message,
-        frames=frames,
-        language="python",
-        causes=[b.title() for b in blocks[:-1]],
-    )
+    failure = _chain_failure(blocks, "python")
     return failure, i + offset
 
 
@@ -313,15 +320,7 @@ def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
             i += 1
             continue
         break
-    root = blocks[-1]
-    frames = [f for block in reversed(blocks) for f in block.frames]
-    failure = Failure(
-        exception=root.exception,
-        message=root.message,
-        frames=frames,
-        language="jvm",
-        causes=[b.title() for b in blocks[:-1]],
-    )
+    failure = _chain_failure(blocks, "jvm")
     return failure, i
 
 
@@ -418,15 +417,7 @@ def _parse_node(lines: list[str], start: int, floor: int) -> tuple[Failure, int]
         code = block.code or (errno["code"] if errno else None)
         if code and block.exception == "Error":
             block.exception = code
-    root = blocks[-1]
-    frames = [f for block in reversed(blocks) for f in block.frames]
-    failure = Failure(
-        exception=root.exception,
-        message=root.message,
-        frames=frames,
-        language="node",
-        causes=[b.title() for b in blocks[:-1]],
-    )
+    failure = _chain_failure(blocks, "node")
     return failure, i
 
 

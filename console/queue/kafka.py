@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
+from console.errors import UsageError
 from console.events import EventDecodeError, decode_event, encode_event
 from console.model import Event, Job, JobFinished, VerdictReached
 from console.queue.base import Delivery, QueueUrl
@@ -101,13 +102,34 @@ def _producer(bootstrap: str) -> Any:
     )
 
 
+class BrokerUnavailable(UsageError):
+    """The Kafka broker named by ``--queue`` does not answer."""
+
+
 async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None:
-    """Create the topics that do not exist yet."""
+    """Create the topics that do not exist yet.
+
+    Every Kafka command starts here, so an unreachable broker is reported here, as one line.
+
+    Raises:
+        BrokerUnavailable: the broker at ``bootstrap`` does not answer.
+    """
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError
+    from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
+    client_log = logging.getLogger("aiokafka")
+    level = client_log.level
+    client_log.setLevel(logging.CRITICAL)  # the one-line error below says it all
+    try:
+        await admin.start()
+    except KafkaConnectionError as exc:
+        await admin.close()
+        raise BrokerUnavailable(
+            f"cannot reach the Kafka broker at {bootstrap} (connection refused or timed out)"
+        ) from exc
+    finally:
+        client_log.setLevel(level)
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
