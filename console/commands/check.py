@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     from console.commands.common import open_db, settings_from_args
     from console.model import CheckSpec, Verdict
     from console.recorder import Recorder
+    from console.signals import run_until_signal
     from storage import runs
 
     settings = settings_from_args(args)
@@ -106,7 +108,13 @@ def run(args: argparse.Namespace) -> int:
     db = open_db(settings)
     try:
         recorder = Recorder(db)
-        result = asyncio.run(run_check(checked, settings=defaults, emit=recorder.handle))
+        result, received = asyncio.run(
+            run_until_signal(run_check(checked, settings=defaults, emit=recorder.handle))
+        )
+        if result is None:
+            # Stopped by SIGINT/SIGTERM: run_check's cleanup has killed the whole tree.
+            print("verdict check: stopped; the run's processes were killed", file=sys.stderr)
+            return 128 + (received or signal.SIGINT)
         stored = runs.get_run(db, result.run_id)
         if stored is None or stored.verdict is None:
             # The recorder logged a failure while the run went on; this write must not fail

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ from console.commands.common import open_db, settings_from_args
 from console.errors import UsageError
 from console.model import Event, Job, JobFinished, JobStarted, StageChanged
 from console.queue.base import QueueUrl, parse_queue_url
+from console.signals import StopOnSignals
 from storage import jobs as job_store
 from storage import runs
 
@@ -193,31 +193,9 @@ async def run_embedded(
         settings=settings,
     )
     stop = asyncio.Event()
-    with _stop_on_signals(stop):
+    with StopOnSignals(stop):
         await worker.run(stop, grace=0.0)
     return stop.is_set()
-
-
-class _stop_on_signals:
-    """Set ``stop`` on SIGINT/SIGTERM while inside the block."""
-
-    def __init__(self, stop: asyncio.Event) -> None:
-        self.stop = stop
-        self.installed: list[int] = []
-
-    def __enter__(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, self.stop.set)
-                self.installed.append(sig)
-            except (NotImplementedError, RuntimeError):
-                pass
-
-    def __exit__(self, *exc: object) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self.installed:
-            loop.remove_signal_handler(sig)
 
 
 class ProgressDisplay:

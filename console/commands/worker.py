@@ -16,9 +16,10 @@ import sys
 from typing import Any
 
 from console.commands.common import open_db, settings_from_args
-from console.commands.run import _positive_int, _stop_on_signals
+from console.commands.run import _positive_int
 from console.errors import UsageError
 from console.queue.base import parse_queue_url
+from console.signals import StopOnSignals
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ async def _serve(url: Any, settings: Any, db: Any, slots: int, grace: float, cha
         flush=True,
     )
     try:
-        with _stop_on_signals(stop):
+        with StopOnSignals(stop):
             await worker.run(stop, grace=grace)
     finally:
         await publisher.close()

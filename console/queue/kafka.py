@@ -497,7 +497,7 @@ async def submit_and_wait(
     console group's offsets are committed after recording, so nothing is lost between
     runs.  Returns True when stopped (SIGINT/SIGTERM) before every verdict came back.
     """
-    from console.commands.run import _stop_on_signals
+    from console.signals import StopOnSignals
 
     settings = settings or QueueSettings()
     names = KafkaNames.for_url(url)
@@ -517,7 +517,7 @@ async def submit_and_wait(
     if not wait:
         return False
     stop = stop or asyncio.Event()
-    with _stop_on_signals(stop):
+    with StopOnSignals(stop):
         await consume_events(
             url,
             db,

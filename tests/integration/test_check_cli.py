@@ -135,7 +135,19 @@ def test_no_survivors_after_the_command_returns(db_path: Path) -> None:
     assert _with_token(token) == []
 
 
-def test_interrupt_stops_the_run_and_its_processes(db_path: Path) -> None:
+def _ignoring_sigint() -> None:
+    # What a shell does to a job started with `&`: SIGINT is inherited as ignored.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("sig", "background"),
+    [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)],
+    ids=["sigint", "sigint-background-job", "sigterm"],
+)
+def test_a_signal_stops_the_run_and_its_processes(
+    db_path: Path, sig: signal.Signals, background: bool
+) -> None:
     token = uuid.uuid4().hex
     env = dict(os.environ, VERDICT_SANDBOX_STOP_GRACE="0.5")
     proc = subprocess.Popen(
@@ -158,11 +170,12 @@ def test_interrupt_stops_the_run_and_its_processes(db_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         env=env,
+        preexec_fn=_ignoring_sigint if background else None,
     )
     deadline = time.monotonic() + 30
     while len(_with_token(token)) < 3:  # app, stubborn child, detached grandchild
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=30) == 130
+    proc.send_signal(sig)
+    assert proc.wait(timeout=30) == 128 + sig
     assert _with_token(token) == []
