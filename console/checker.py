@@ -8,6 +8,7 @@ run many times concurrently in one loop, or once from the CLI through ``asyncio.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -28,6 +29,7 @@ from console.model import (
     ExitInfo,
     Failure,
     Job,
+    RunAborted,
     RunStarted,
     Verdict,
     VerdictReached,
@@ -139,6 +141,12 @@ def _summary(failure: Failure | None, fallback: str) -> str:
     return f": {fallback}" if fallback else "."
 
 
+def _abort_reason(exc: BaseException) -> str:
+    if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
+        return "stopped before a verdict (interrupted or cancelled)"
+    return f"the sandbox failed: {type(exc).__name__}: {exc}"
+
+
 async def run_check(
     spec: CheckSpec,
     *,
@@ -194,6 +202,10 @@ async def run_check(
             at = check.since_start()
             assert check.proc is not None
             await check.proc.stop(settings.stop_grace)
+    except BaseException as exc:
+        # No verdict will come: say so, so the run is not shown as running forever.
+        check.emit(RunAborted(run_id=run_id, reason=_abort_reason(exc)))
+        raise
     finally:
         with contextlib.suppress(Exception):
             await sandbox.close()

@@ -264,6 +264,15 @@ class VerdictReached(_Model):
     result: CheckResult
 
 
+class RunAborted(_Model):
+    """A run ended without a verdict: cancelled (signal, worker stop) or the sandbox failed."""
+
+    kind: Literal["run_aborted"] = "run_aborted"
+    run_id: str
+    reason: str
+    ts: float = Field(default_factory=time.time)
+
+
 class JobQueued(_Model):
     kind: Literal["job_queued"] = "job_queued"
     job: Job
@@ -292,6 +301,7 @@ Event = Annotated[
     | LogBatch
     | PortFound
     | VerdictReached
+    | RunAborted
     | JobQueued
     | JobStarted
     | JobFinished,

@@ -7,7 +7,15 @@ idempotent, so an event delivered twice is recorded once.
 
 from __future__ import annotations
 
-from console.model import Event, LogBatch, PortFound, RunStarted, StageChanged, VerdictReached
+from console.model import (
+    Event,
+    LogBatch,
+    PortFound,
+    RunAborted,
+    RunStarted,
+    StageChanged,
+    VerdictReached,
+)
 from storage import runs
 from storage.db import Database
 
@@ -30,5 +38,7 @@ class Recorder:
             runs.record_port(self.db, event)
         elif isinstance(event, VerdictReached):
             runs.record_result(self.db, event.result)
+        elif isinstance(event, RunAborted):
+            runs.record_aborted(self.db, event)
 
     __call__ = handle

@@ -19,6 +19,7 @@ from console.model import (
     LogBatch,
     LogLine,
     PortFound,
+    RunAborted,
     RunStarted,
     StageChanged,
     Verdict,
@@ -228,6 +229,17 @@ def record_port(database: Database, event: PortFound) -> None:
     with database.write() as db:
         _ensure_run(db, event.run_id)
         db.execute("UPDATE runs SET port = ? WHERE run_id = ?", (event.port, event.run_id))
+
+
+def record_aborted(database: Database, event: RunAborted) -> None:
+    """Mark a run that ended without a verdict; a verdict already recorded is kept."""
+    with database.write() as db:
+        _ensure_run(db, event.run_id, event.ts)
+        db.execute(
+            "UPDATE runs SET status = 'aborted', finished = ?, reason = ?"
+            " WHERE run_id = ? AND verdict IS NULL",
+            (event.ts, event.reason, event.run_id),
+        )
 
 
 def record_result(database: Database, result: CheckResult) -> None:

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from storage import runs
+from storage.db import Database
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PY = shlex.quote(sys.executable)
 JSON_KEYS = {
@@ -179,3 +182,5 @@ def test_a_signal_stops_the_run_and_its_processes(
     proc.send_signal(sig)
     assert proc.wait(timeout=30) == 128 + sig
     assert _with_token(token) == []
+    (stored,) = runs.recent_runs(Database(db_path), 5)
+    assert stored.status == "aborted" and stored.verdict is None

@@ -9,6 +9,7 @@ from console.model import (
     JobStarted,
     LogBatch,
     LogLine,
+    RunAborted,
     RunStarted,
     StageChanged,
     Verdict,
@@ -46,3 +47,22 @@ def test_recorder_stores_every_run_event_once(db: Database) -> None:
     )
     assert db.query("SELECT COUNT(*) AS n FROM verdicts") == [{"n": 1}]
     assert runs.run_stages(db, "r9")[0]["detail"] == "0.0.0.0:8080"
+
+
+def test_an_aborted_run_is_marked_and_never_overrides_a_verdict(db: Database) -> None:
+    recorder = Recorder(db)
+    recorder.handle(RunStarted(run_id="r1", project="/p"))
+    recorder.handle(RunAborted(run_id="r1", reason="stopped before a verdict"))
+    stored = runs.get_run(db, "r1")
+    assert stored is not None and stored.status == "aborted" and stored.verdict is None
+    assert stored.reason == "stopped before a verdict"
+
+    recorder.handle(RunStarted(run_id="r2", project="/p"))
+    recorder.handle(
+        VerdictReached(
+            run_id="r2", result=CheckResult(run_id="r2", verdict=Verdict.PASS, reason="ok")
+        )
+    )
+    recorder.handle(RunAborted(run_id="r2", reason="late"))  # e.g. redelivered out of order
+    stored = runs.get_run(db, "r2")
+    assert stored is not None and stored.status == "done" and stored.verdict == Verdict.PASS
