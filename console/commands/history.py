@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from storage.runs import RunRecord
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -13,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "history", help="list recent runs", description="List recent runs, newest first."
     )
     parser.add_argument("--limit", metavar="N", default="20", help="how many runs (default 20)")
+    parser.add_argument("--verdict", metavar="V", help="only runs with this verdict (e.g. crashed)")
     parser.add_argument("--json", action="store_true", help="print a JSON array")
     parser.set_defaults(func=run)
 
@@ -25,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from console.commands.common import open_db, settings_from_args
     from console.errors import UsageError
+    from console.model import Verdict
     from console.report import VERDICT_STYLES
     from storage.runs import recent_runs
 
@@ -34,10 +41,17 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--limit must be a whole number, not {args.limit!r}") from None
     if limit <= 0:
         raise UsageError(f"--limit must be positive, not {args.limit!r}")
+    verdict_filter = None
+    if args.verdict:
+        try:
+            verdict_filter = Verdict(args.verdict)
+        except ValueError:
+            names = ", ".join(v.value for v in Verdict)
+            raise UsageError(f"--verdict must be one of {names}, not {args.verdict!r}") from None
     settings = settings_from_args(args)
     db = open_db(settings)
     try:
-        records = recent_runs(db, limit)
+        records = recent_runs(db, limit, verdict=verdict_filter)
     finally:
         db.close()
     if args.json:
@@ -51,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     if not records:
         console.print("No runs recorded yet.")
         return 0
-    headers = ("run", "started", "verdict", "exit", "port", "secs", "fingerprint")
+    # Port and exit class are in --json and in `verdict explain`; the list stays narrow.
+    headers = ("run", "started", "verdict", "secs", "error")
     today = time.strftime("%Y-%m-%d")
     rows: list[tuple[list[str], str, str]] = []
     for record in records:
@@ -59,27 +74,30 @@ def run(args: argparse.Namespace) -> int:
         same_day = time.strftime("%Y-%m-%d", local) == today
         verdict = record.verdict.value if record.verdict else record.status
         style = VERDICT_STYLES.get(record.verdict, "") if record.verdict else "dim"
-        exit_text = (record.exit_class or "") + (
-            f" {record.exit_signal}" if record.exit_signal else ""
-        )
         duration = record.duration
         cells = [
             record.run_id,
             time.strftime("%H:%M:%S" if same_day else "%m-%d %H:%M", local),
             verdict,
-            exit_text,
-            str(record.port or ""),
             f"{duration:.1f}" if duration is not None else "",
             (record.fingerprint or "")[:8],
         ]
-        rows.append((cells, style, record.command or record.project or ""))
+        rows.append((cells, style, _what(record)))
     table = Table(box=None, header_style="bold", pad_edge=False)
     for index, header in enumerate(headers):
         width = max([len(header)] + [len(cells[index]) for cells, _, _ in rows])
         table.add_column(header, no_wrap=True, min_width=width)
-    table.add_column("command", overflow="ellipsis", no_wrap=True, ratio=1)
+    table.add_column("what", overflow="ellipsis", no_wrap=True, ratio=1)
     for cells, style, command in rows:
         texts = [Text(cell, style=style if i == 2 else "") for i, cell in enumerate(cells)]
         table.add_row(*texts, Text(command))
     console.print(table)
     return 0
+
+
+def _what(record: RunRecord) -> str:
+    """A matrix run's combination, else the project checked and its command."""
+    if record.spec:
+        return f"{record.spec}/{record.prompt}/{record.model}"
+    project = Path(record.project).name if record.project else ""
+    return f"{project}: {record.command}" if record.command else project

@@ -78,3 +78,23 @@ def test_rerun_of_an_unknown_run_is_bad_input(history: tuple[Path, dict]) -> Non
         result.stderr.strip()
         == "verdict rerun: error: no run 'no-such-run' (see 'verdict history')"
     )
+
+
+def test_history_names_each_runs_combination_and_filters_by_verdict(
+    history: tuple[Path, dict],
+) -> None:
+    db, jobs = history
+    env = dict(os.environ, COLUMNS="200")
+    listed = verdict("history", "--limit", "50", db=db, env=env)
+    assert listed.returncode == 0
+    for (prompt, model), job in jobs.items():
+        row = next(line for line in listed.stdout.splitlines() if job["run_id"] in line)
+        assert f"{job['spec']}/{prompt}/{model}" in row
+    verdict_name = next(job["verdict"] for job in jobs.values() if job["verdict"] != "pass")
+    expected = {job["run_id"] for job in jobs.values() if job["verdict"] == verdict_name}
+    filtered = verdict("history", "--verdict", verdict_name, "--limit", "50", "--json", db=db)
+    rows = json.loads(filtered.stdout)
+    assert {row["verdict"] for row in rows} == {verdict_name}
+    assert expected <= {row["run_id"] for row in rows}  # other tests here may add reruns
+    bad = verdict("history", "--verdict", "nope", db=db)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
