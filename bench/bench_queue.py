@@ -213,7 +213,7 @@ def start_worker(url: str, db: Path, slots: int, env: dict[str, str]) -> subproc
 
 async def kafka_run(jobs: list[Job], url_text: str, db: Database) -> tuple[float, Timings]:
     from console.queue.base import parse_queue_url
-    from console.queue.kafka import submit_and_wait
+    from console.queue.kafka_console import submit_and_wait
 
     timings = Timings()
     started = time.perf_counter()
@@ -224,7 +224,8 @@ async def kafka_run(jobs: list[Job], url_text: str, db: Database) -> tuple[float
 async def kafka_noop(jobs: list[Job], url_text: str, db: Database, slots: int) -> float:
     """The queue alone over Kafka: an in-process worker with the no-op pipeline."""
     from console.queue.base import parse_queue_url
-    from console.queue.kafka import KafkaEventPublisher, KafkaJobQueue, consume_events
+    from console.queue.kafka import KafkaEventPublisher, KafkaJobQueue
+    from console.queue.kafka_console import consume_events
     from console.worker import Worker
     from storage import jobs as job_store
 

@@ -130,7 +130,7 @@ def execute(
                 )
             )
         else:
-            from console.queue.kafka import submit_and_wait
+            from console.queue.kafka_console import submit_and_wait
 
             stopped = asyncio.run(
                 submit_and_wait(

@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from console.errors import UsageError
 from console.explain.inputs import FailureInput
-from console.explain.offline import TRIAGE_VERSION, TriageInput, triage
+from console.explain.offline import LANGS, TRIAGE_VERSION, TriageInput, triage
 from console.explain.openapi import Operation, match_operation
 from console.explain.prompt import (
+    LANGUAGES,
     PROMPT_VERSION,
     FrameInput,
     PromptInput,
@@ -41,6 +43,8 @@ if TYPE_CHECKING:
 Source = Literal["llm", "offline", "cached", "unavailable"]
 MAX_APP_FRAMES = 12
 _SERVICE_CLASS = re.compile(r"(?:Service|UseCase|Usecase|Handler|Interactor|Controller)$")
+#: The answer languages: those both the offline triage and the prompt can write in.
+SUPPORTED_LANGS = tuple(lang for lang in LANGS if lang in LANGUAGES)
 
 
 class AppFrame(BaseModel):
@@ -310,7 +314,15 @@ async def explain_failure(
         fresh: ignore a stored explanation of the same fingerprint.
         lang: ``en`` or ``ko``: the language of the answer, from the model or the triage.
         factory: the chat-model factory (default: one built from ``settings`` and ``db``).
+
+    Raises:
+        UsageError: ``lang`` is not a supported language (checked before any work).
     """
+    if lang not in SUPPORTED_LANGS:
+        raise UsageError(
+            f"lang: unknown language {lang!r}; use one of {', '.join(SUPPORTED_LANGS)}"
+        )
+
     from storage.explanations import find_cached
 
     redactor = Redactor.from_settings(settings)

@@ -3,8 +3,8 @@
 Used when no LLM is configured or ``--offline`` is given.  The answer has the same shape as
 the model's (action, reason, guide, inference, confidence) and is written in the requested
 language (``en`` or ``ko``).  Each pattern is matched once, language-independently; only its
-wording (:class:`Text`) is per language.  The first rule that matches wins, and a generic
-rule always matches last.
+wording is per language, and lives in :mod:`console.explain.offline_text`.  The first rule
+that matches wins, and a generic rule always matches last.
 """
 
 from __future__ import annotations
@@ -13,97 +13,15 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from console.explain.offline_text import LANGS, RULE_TEXTS, Text, words_for
 from console.model import Explanation, Failure, Frame
+
+__all__ = ["LANGS", "RULES", "TRIAGE_VERSION", "Rule", "Text", "TriageInput", "triage"]
 
 #: Stored as the ``prompt_version`` of offline explanations.  Bump it whenever the wording
 #: or the rules change, so cached answers from an older triage are not reused (v1 answered
 #: in English whatever language was asked for).
 TRIAGE_VERSION = "triage-v2"
-
-LANGS = ("en", "ko")
-
-
-@dataclass(frozen=True)
-class _Words:
-    """The wording shared by all rules in one language."""
-
-    outside: str  # where, when there is no application frame
-    at: str  # where: {name}, {location}
-    at_name: str  # where without a location: {name}
-    calling: str  # action: {operation}
-    checking: str  # action: {service}, {verdict}
-    service: str  # {name}
-    the_project: str
-    running: str  # action: {name}
-    running_app: str
-    inference: str  # a pattern matched the text: {rule}, {signal}, {frame}
-    inference_exit: str  # the rule matched on the exit class alone: {rule}, {signal}, {frame}
-    inference_none: str  # no pattern (the generic rule): {rule}, {signal}, {frame}
-    frame: str  # {where}
-    stopped: str  # generic reason: {exception}, {where}
-    stopped_message: str  # generic reason: {exception}, {where}, {message}
-    ended: str  # generic reason without a trace: {verdict}, {exit}
-    ended_no_verdict: str  # {exit}
-    exit: str  # {exit_class}
-
-
-_WORDS: Mapping[str, _Words] = {
-    "en": _Words(
-        outside="outside the application's own code",
-        at="in {name} ({location})",
-        at_name="in {name}",
-        calling="Calling {operation}.",
-        checking="Starting and checking {service} (verdict: {verdict}).",
-        service="{name}",
-        the_project="the project",
-        running="Running {name}.",
-        running_app="Running the application.",
-        inference="Offline triage, rule '{rule}': matched {signal}{frame}.",
-        inference_exit="Offline triage, rule '{rule}': matched {signal}{frame}.",
-        inference_none="Offline triage, rule '{rule}': matched {signal}{frame}.",
-        frame="; first application frame {where}",
-        stopped="The app stopped with {exception} {where}.",
-        stopped_message="The app stopped with {exception} {where}: {message}",
-        ended="The app ended with '{verdict}'{exit} without a stack trace.",
-        ended_no_verdict="The app ended with 'an error'{exit} without a stack trace.",
-        exit=" (exit: {exit_class})",
-    ),
-    "ko": _Words(
-        outside="앱 자체 코드 밖(라이브러리나 런타임)",
-        at="{name} ({location})",
-        at_name="{name}",
-        calling="{operation} API를 호출하고 있었습니다.",
-        checking="{service}를 시작하고 점검하는 중이었습니다 (verdict: {verdict}).",
-        service="프로젝트({name})",
-        the_project="프로젝트",
-        running="{name} 코드를 실행하고 있었습니다.",
-        running_app="애플리케이션을 실행하고 있었습니다.",
-        inference=(
-            "오프라인 분석(규칙 '{rule}'): 오류 메시지나 로그의 {signal} 부분이 이 패턴과 "
-            "일치했습니다{frame}."
-        ),
-        inference_exit=(
-            "오프라인 분석(규칙 '{rule}'): 종료 분류가 {signal}인 것을 보고 판단했습니다{frame}."
-        ),
-        inference_none=(
-            "오프라인 분석(규칙 '{rule}'): 알려진 패턴과 일치하지 않아 예외와 종료 정보만으로 "
-            "설명했습니다{frame}."
-        ),
-        frame=". 첫 번째 애플리케이션 프레임은 {where}입니다",
-        stopped="{where}에서 {exception} 오류가 발생해 앱이 멈췄습니다.",
-        stopped_message="{where}에서 {exception} 오류가 발생해 앱이 멈췄습니다. 메시지: {message}",
-        ended="앱이 스택 트레이스 없이 '{verdict}' 상태로 끝났습니다{exit}.",
-        ended_no_verdict="앱이 스택 트레이스 없이 오류로 끝났습니다{exit}.",
-        exit=" (exit: {exit_class})",
-    ),
-}
-
-
-def _words(lang: str) -> _Words:
-    try:
-        return _WORDS[lang]
-    except KeyError:
-        raise ValueError(f"unknown language {lang!r}; use one of {', '.join(LANGS)}") from None
 
 
 @dataclass
@@ -136,7 +54,7 @@ class TriageInput:
         English reads "in name (file:line)"; Korean gives the bare noun phrase, to which the
         sentence adds its own particle.
         """
-        words = _words(lang)
+        words = words_for(lang)
         frame = self.first_app_frame()
         if frame is None:
             return words.outside
@@ -150,28 +68,17 @@ Matcher = Callable[[TriageInput], "re.Match[str] | bool | None"]
 
 
 @dataclass(frozen=True)
-class Text:
-    """One language's wording of a rule.
-
-    ``reason`` and ``guide`` are format strings: ``{where}`` is the innermost application
-    frame (see :meth:`TriageInput.where`), ``{what}`` the name the pattern captured (module,
-    program, variable, key) or, when it captured none, ``what[0]`` in the reason and
-    ``what[1]`` in the guide.
-    """
-
-    reason: str
-    guide: str
-    what: tuple[str, str] = ("", "")
-
-
-@dataclass(frozen=True)
 class Rule:
-    """A known failure pattern and the explanation it gives, in each language."""
+    """A known failure pattern; its wording is ``RULE_TEXTS[name]``, in each language."""
 
     name: str
     matches: Matcher
     confidence: float
-    text: Mapping[str, Text]
+
+    @property
+    def text(self) -> Mapping[str, Text]:
+        """The rule's wording per language."""
+        return RULE_TEXTS[self.name]
 
     def explain(self, data: TriageInput, match: re.Match[str] | None, lang: str) -> Text:
         """``reason`` and ``guide`` filled in for ``data`` in ``lang``."""
@@ -222,21 +129,6 @@ RULES: list[Rule] = [
             r"|\[Errno 98\]|\[Errno 48\]"
         ),
         0.9,
-        {
-            "en": Text(
-                "The app tried to listen on a network port that another process already "
-                "uses, so it could not start its server.",
-                "Stop the other process using the port, or start the app on a free port: "
-                "read the port from the PORT environment variable instead of hard-coding it.",
-            ),
-            "ko": Text(
-                "앱이 사용하려던 네트워크 포트를 이미 다른 프로세스가 쓰고 있어서 서버를 "
-                "시작하지 못했습니다.",
-                "그 포트를 쓰고 있는 다른 프로세스를 종료하거나 비어 있는 포트로 앱을 "
-                "실행하세요. 포트 번호를 코드에 고정하지 말고 PORT 환경 변수에서 읽도록 바꾸는 "
-                "것이 좋습니다.",
-            ),
-        },
     ),
     Rule(
         "out-of-memory",
@@ -250,18 +142,6 @@ RULES: list[Rule] = [
             or d.exit_class == "oom"
         ),
         0.8,
-        {
-            "en": Text(
-                "The app used more memory than it is allowed and was stopped.",
-                "Look for data loaded all at once (large files, unbounded lists, caches) "
-                "and process it in smaller pieces, or raise the memory limit if the need is real.",
-            ),
-            "ko": Text(
-                "앱이 허용된 양보다 많은 메모리를 사용해서 강제로 종료되었습니다.",
-                "큰 파일, 끝없이 커지는 리스트, 캐시처럼 데이터를 한꺼번에 불러오는 부분을 찾아 "
-                "나눠서 처리하세요. 정말 그만큼의 메모리가 필요하다면 메모리 한도를 늘리세요.",
-            ),
-        },
     ),
     Rule(
         "missing-module",
@@ -271,24 +151,6 @@ RULES: list[Rule] = [
             r"|MODULE_NOT_FOUND|ERR_MODULE_NOT_FOUND"
         ),
         0.85,
-        {
-            "en": Text(
-                "A library the app imports ({what}) is not installed where the app runs, so the "
-                "app stopped while loading.",
-                "Add {what} to the project's dependencies (requirements.txt, pyproject.toml, "
-                "package.json or the build file) and make sure the install step runs before the "
-                "app starts; check the name for typos.",
-                ("a dependency", "the missing package"),
-            ),
-            "ko": Text(
-                "앱이 불러오는 라이브러리({what})가 앱이 실행되는 환경에 설치되어 있지 않아서, "
-                "앱이 시작하는 도중에 멈췄습니다.",
-                "프로젝트의 의존성 목록(requirements.txt, pyproject.toml, package.json 또는 빌드 "
-                "파일)에 {what} 항목을 추가하고, 앱을 시작하기 전에 설치 단계가 실행되는지 "
-                "확인하세요. 이름에 오타가 없는지도 확인하세요.",
-                ("의존성 패키지", "빠진 패키지"),
-            ),
-        },
     ),
     Rule(
         "command-not-found",
@@ -302,21 +164,6 @@ RULES: list[Rule] = [
             or d.exit_class == "command_not_found"
         ),
         0.85,
-        {
-            "en": Text(
-                "The start command ran a program ({what}) that is not installed or not on the "
-                "PATH.",
-                "Install the program in the environment, use the right command name, or call it "
-                "through the package manager (npx, python -m, ./gradlew).",
-                ("a program", ""),
-            ),
-            "ko": Text(
-                "시작 명령이 실행하려는 프로그램({what})이 설치되어 있지 않거나 PATH에 없습니다.",
-                "실행 환경에 해당 프로그램을 설치하거나, 명령 이름이 맞는지 확인하거나, 패키지 "
-                "매니저를 통해 실행하세요(npx, python -m, ./gradlew).",
-                ("이름은 로그 참고", ""),
-            ),
-        },
     ),
     Rule(
         "syntax-error",
@@ -326,41 +173,11 @@ RULES: list[Rule] = [
             log=False,
         ),
         0.9,
-        {
-            "en": Text(
-                "The code has a syntax error {where}, so it cannot be loaded at all.",
-                "Open the file at the line shown and fix the syntax (unclosed brackets or "
-                "quotes, wrong indentation, a stray character); running a linter catches these "
-                "early.",
-            ),
-            "ko": Text(
-                "{where}에 문법 오류가 있어서 코드를 아예 불러올 수 없습니다.",
-                "표시된 파일의 해당 줄을 열어 문법을 고치세요(닫히지 않은 괄호나 따옴표, 잘못된 "
-                "들여쓰기, 엉뚱하게 들어간 문자 등). 린터를 돌리면 이런 오류를 미리 잡을 수 "
-                "있습니다.",
-            ),
-        },
     ),
     Rule(
         "null-access",
         _null_in_app,
         0.7,
-        {
-            "en": Text(
-                "The code used a value that was empty (null/None/undefined) {where}: something "
-                "it expected to be there was missing.",
-                "Find where that value should come from (request data, database row, "
-                "configuration) and handle the missing case: validate the input or return a "
-                "clear error instead of crashing.",
-            ),
-            "ko": Text(
-                "{where}에서 코드가 비어 있는 값(null/None/undefined)을 사용했습니다. 있어야 할 "
-                "값이 없었다는 뜻입니다.",
-                "그 값이 어디서 와야 하는지(요청 데이터, 데이터베이스 행, 설정) 찾아보고 값이 "
-                "없는 경우를 처리하세요. 입력을 검증하거나, 앱이 죽는 대신 알아보기 쉬운 오류를 "
-                "돌려주면 됩니다.",
-            ),
-        },
     ),
     Rule(
         "missing-env",
@@ -371,39 +188,11 @@ RULES: list[Rule] = [
             flags=0,
         ),
         0.75,
-        {
-            "en": Text(
-                "The setting {what} is missing, so the app could not read its configuration.",
-                "Set {what} in the environment the app runs in (or give it a sensible default "
-                "in the code).",
-                ("an environment variable", "the variable"),
-            ),
-            "ko": Text(
-                "필요한 환경 변수({what})가 설정되어 있지 않아서 앱이 설정을 읽지 못했습니다.",
-                "앱이 실행되는 환경에 {what} 값을 설정하세요(또는 코드에서 적절한 기본값을 "
-                "정해 두세요).",
-                ("이름은 오류 메시지 참고", "해당 환경 변수"),
-            ),
-        },
     ),
     Rule(
         "key-error",
         _search(r"\bKeyError\b:?\s*(.*)|NoSuchElementException|Missing key", log=False),
         0.7,
-        {
-            "en": Text(
-                "The code looked up a key ({what}) that is not in the data {where}.",
-                "Check what the request or data actually contains; use a lookup with a default "
-                "or validate the input and answer with a clear error when the key is absent.",
-                ("a key", ""),
-            ),
-            "ko": Text(
-                "{where}에서 코드가 데이터에 없는 키({what})를 찾으려고 했습니다.",
-                "요청이나 데이터에 실제로 무엇이 들어 있는지 확인하세요. 기본값을 주는 조회 "
-                "방식을 쓰거나, 입력을 검증해서 키가 없으면 알아보기 쉬운 오류로 응답하세요.",
-                ("이름은 오류 메시지 참고", ""),
-            ),
-        },
     ),
     Rule(
         "connection-refused",
@@ -412,39 +201,11 @@ RULES: list[Rule] = [
             r"|could not connect to server"
         ),
         0.8,
-        {
-            "en": Text(
-                "The app tried to reach another service (database, cache, API) and nothing was "
-                "listening at that address.",
-                "Start the service it depends on, or fix its host and port in the "
-                "configuration; when it runs in a container, localhost means the container "
-                "itself.",
-            ),
-            "ko": Text(
-                "앱이 다른 서비스(데이터베이스, 캐시, API)에 연결하려 했지만 그 주소에서 "
-                "응답하는 서비스가 없었습니다.",
-                "앱이 의존하는 서비스를 먼저 실행하거나, 설정에서 그 서비스의 호스트와 포트를 "
-                "바로잡으세요. 컨테이너 안에서 실행될 때 localhost는 컨테이너 자신을 가리킨다는 "
-                "점에 주의하세요.",
-            ),
-        },
     ),
     Rule(
         "host-not-found",
         _search(r"\bENOTFOUND\b|UnknownHostException|gaierror|Name or service not known"),
         0.75,
-        {
-            "en": Text(
-                "The app tried to reach a host name that could not be resolved.",
-                "Check the host name in the configuration and the network/DNS available where "
-                "the app runs.",
-            ),
-            "ko": Text(
-                "앱이 접속하려던 호스트 이름을 찾을 수 없었습니다(DNS에서 주소를 얻지 못함).",
-                "설정에 적힌 호스트 이름이 맞는지, 앱이 실행되는 곳에서 네트워크와 DNS를 쓸 수 "
-                "있는지 확인하세요.",
-            ),
-        },
     ),
     Rule(
         "file-not-found",
@@ -454,35 +215,11 @@ RULES: list[Rule] = [
             log=False,
         ),
         0.75,
-        {
-            "en": Text(
-                "The app tried to open a file that does not exist {where}.",
-                "Make sure the file is part of the project (not ignored or generated elsewhere) "
-                "and the path is relative to the right directory.",
-            ),
-            "ko": Text(
-                "{where}에서 앱이 존재하지 않는 파일을 열려고 했습니다.",
-                "그 파일이 프로젝트에 포함되어 있는지(무시 목록에 들어 있거나 다른 곳에서 "
-                "만들어지는 파일은 아닌지), 경로가 올바른 디렉터리를 기준으로 하는지 확인하세요.",
-            ),
-        },
     ),
     Rule(
         "permission-denied",
         _search(r"PermissionError|EACCES|Permission denied|AccessDeniedException", log=False),
         0.7,
-        {
-            "en": Text(
-                "The app was not allowed to use a file, directory or port it needed.",
-                "Write only inside the project or a temporary directory and use ports above "
-                "1024; check file permissions.",
-            ),
-            "ko": Text(
-                "앱에 필요한 파일, 디렉터리 또는 포트를 사용할 권한이 없었습니다.",
-                "파일은 프로젝트 안이나 임시 디렉터리에만 쓰고, 포트는 1024보다 큰 번호를 "
-                "사용하세요. 파일 권한도 확인하세요.",
-            ),
-        },
     ),
     Rule(
         "index-out-of-range",
@@ -492,38 +229,11 @@ RULES: list[Rule] = [
             log=False,
         ),
         0.7,
-        {
-            "en": Text(
-                "The code read past the end of a list or string {where}: the data was shorter "
-                "than it assumed (often empty).",
-                "Check the length before reading by position, and reject input that is too "
-                "short (for example an empty code or id) with a clear error.",
-            ),
-            "ko": Text(
-                "{where}에서 코드가 리스트나 문자열의 끝을 넘어서 읽으려고 했습니다. 데이터가 "
-                "예상보다 짧았다는 뜻입니다(비어 있는 경우가 많습니다).",
-                "위치(인덱스)로 읽기 전에 길이를 확인하고, 너무 짧은 입력(예: 빈 코드나 빈 id)은 "
-                "알아보기 쉬운 오류로 거절하세요.",
-            ),
-        },
     ),
     Rule(
         "not-found",
         _search(r"(\w*NotFound\w*)|DoesNotExist|EntityNotFound|NoResultFound|404", log=False),
         0.65,
-        {
-            "en": Text(
-                "The request asked for something that does not exist (for example a wrong or "
-                "deleted id).",
-                "Check the id or path the client sends; show a 'not found' message to the user "
-                "for this error instead of a generic failure.",
-            ),
-            "ko": Text(
-                "요청한 대상이 존재하지 않습니다(예: 잘못되었거나 삭제된 id).",
-                "클라이언트가 보내는 id나 경로를 확인하세요. 이 오류에는 일반적인 실패 메시지 "
-                "대신 사용자에게 '찾을 수 없음' 안내를 보여 주세요.",
-            ),
-        },
     ),
     Rule(
         "invalid-value",
@@ -533,17 +243,6 @@ RULES: list[Rule] = [
             log=False,
         ),
         0.55,
-        {
-            "en": Text(
-                "A value had the wrong type or format {where}.",
-                "Check the request's fields and types against the API documentation and "
-                "validate input before using it.",
-            ),
-            "ko": Text(
-                "{where}에서 값의 타입이나 형식이 올바르지 않았습니다.",
-                "요청의 필드와 타입을 API 문서와 비교해 확인하고, 입력을 사용하기 전에 검증하세요.",
-            ),
-        },
     ),
     Rule(
         "timeout",
@@ -552,45 +251,20 @@ RULES: list[Rule] = [
             or d.exit_class == "timeout"
         ),
         0.5,
-        {
-            "en": Text(
-                "Something took longer than allowed: a call to another service or the app's "
-                "own start-up.",
-                "Find the slow step (a dependency that does not answer, a blocking loop) and "
-                "make it faster or give it a timeout.",
-            ),
-            "ko": Text(
-                "다른 서비스 호출이나 앱 자체의 시작 과정 같은 작업이 허용된 시간보다 오래 "
-                "걸렸습니다.",
-                "느린 단계(응답하지 않는 의존 서비스, 멈춰 있는 반복문 등)를 찾아 더 빠르게 "
-                "만들거나 타임아웃을 두세요.",
-            ),
-        },
     ),
 ]
 
 # The generic rule's reason depends on whether there is a trace; see _generic_reason.
-_GENERIC = Rule(
-    "generic",
-    lambda d: True,
-    0.2,
-    {
-        "en": Text(
-            "",
-            "Read the error message and the first application frame listed; an explanation "
-            "from a language model (without --offline) can say more.",
-        ),
-        "ko": Text(
-            "",
-            "오류 메시지와 목록의 첫 번째 애플리케이션 프레임을 먼저 읽어 보세요. --offline "
-            "없이 실행하면 언어 모델이 더 자세히 설명해 줄 수 있습니다.",
-        ),
-    },
-)
+_GENERIC = Rule("generic", lambda d: True, 0.2)
+
+# Every rule is worded in every language, and no wording is left without its rule.
+_worded = {rule.name: set(RULE_TEXTS.get(rule.name, ())) for rule in [*RULES, _GENERIC]}
+if set(RULE_TEXTS) != set(_worded) or any(langs != set(LANGS) for langs in _worded.values()):
+    raise RuntimeError(f"offline_text.RULE_TEXTS does not match the rules: {_worded}")
 
 
 def _generic_reason(data: TriageInput, lang: str) -> str:
-    words = _words(lang)
+    words = words_for(lang)
     if data.failure is not None:
         template = words.stopped_message if data.failure.message else words.stopped
         return template.format(
@@ -603,7 +277,7 @@ def _generic_reason(data: TriageInput, lang: str) -> str:
 
 
 def _action(data: TriageInput, lang: str) -> str:
-    words = _words(lang)
+    words = words_for(lang)
     if data.operation:
         return words.calling.format(operation=data.operation)
     if data.verdict:
@@ -621,7 +295,7 @@ def triage(data: TriageInput, lang: str = "en") -> tuple[Explanation, str]:
     Raises:
         ValueError: ``lang`` is not one of :data:`LANGS`.
     """
-    words = _words(lang)
+    words = words_for(lang)
     for rule in [*RULES, _GENERIC]:
         found = rule.matches(data)
         if not found:

@@ -1,4 +1,4 @@
-"""The Kafka backend: jobs on ``verdict.jobs``, events on ``verdict.events``.
+"""The Kafka backend, worker side: the jobs-topic consumer and the events publisher.
 
 Workers form one consumer group on the jobs topic (messages keyed by combination).  A
 record is committed only after its job's verdict is durably on the events topic
@@ -10,8 +10,9 @@ Consumption follows capacity: records are fetched only while a worker is waiting
 polling, so a long job never makes it leave the group.  Pauses are re-applied after a
 rebalance and finished offsets are committed when partitions are revoked.
 
+Names, topics, the producer and the job codec are in :mod:`console.queue.kafka_common`; the
+console side (submitting jobs, recording events) is in :mod:`console.queue.kafka_console`.
 aiokafka is imported only inside this module's functions (``verdict --help`` stays fast).
-The broker need not support idempotent or transactional producers: neither is used.
 """
 
 from __future__ import annotations
@@ -19,138 +20,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-from pydantic import ValidationError
-
-from console.errors import UsageError
-from console.events import EventDecodeError, decode_event, encode_event
-from console.model import Event, Job, JobFinished, VerdictReached
+from console.events import encode_event
+from console.model import Event, Job, JobFinished
 from console.queue.base import Delivery, QueueUrl
+from console.queue.kafka_common import (
+    MAX_MESSAGE_BYTES,
+    InvalidJobMessage,
+    KafkaNames,
+    decode_job,
+    ensure_topics,
+    new_producer,
+    produce_jobs,
+)
 from console.settings import QueueSettings
-from storage import jobs as job_store
-
-if TYPE_CHECKING:
-    from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-JOBS_TOPIC = "verdict.jobs"
-DLQ_TOPIC = "verdict.jobs.dlq"
-EVENTS_TOPIC = "verdict.events"
-WORKER_GROUP = "verdict-workers"
-CONSOLE_GROUP = "verdict-console"
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class KafkaNames:
-    """Topic and group names, with the URL's prefix applied."""
-
-    jobs: str
-    dlq: str
-    events: str
-    worker_group: str
-    console_group: str
-
-    @classmethod
-    def for_url(cls, url: QueueUrl) -> KafkaNames:
-        """The names for ``url`` (``?prefix=P`` is prepended to each)."""
-        p = url.prefix
-        return cls(
-            jobs=p + JOBS_TOPIC,
-            dlq=p + DLQ_TOPIC,
-            events=p + EVENTS_TOPIC,
-            worker_group=p + WORKER_GROUP,
-            console_group=p + CONSOLE_GROUP,
-        )
-
-
-class InvalidJobMessage(ValueError):
-    """A record on the jobs topic is not a job."""
-
-
-def decode_job(value: bytes | None) -> Job:
-    """Parse a jobs-topic record value.
-
-    Raises:
-        InvalidJobMessage: empty, not JSON, or not a valid job.
-    """
-    if not value:
-        raise InvalidJobMessage("empty message")
-    try:
-        job = Job.model_validate_json(value)
-    except (ValidationError, ValueError) as exc:
-        raise InvalidJobMessage(" ".join(str(exc).split())[:500]) from exc
-    if not job.job_id.strip():
-        raise InvalidJobMessage("job_id is empty")
-    return job
-
-
-def _producer(bootstrap: str) -> Any:
-    from aiokafka import AIOKafkaProducer
-
-    # The broker has no idempotent/transactional producer: plain acks=all it is.
-    return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        enable_idempotence=False,
-        acks="all",
-        linger_ms=0,
-        max_request_size=MAX_MESSAGE_BYTES,
-    )
-
-
-class BrokerUnavailable(UsageError):
-    """The Kafka broker named by ``--queue`` does not answer."""
-
-
-async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -> None:
-    """Create the topics that do not exist yet.
-
-    Every Kafka command starts here, so an unreachable broker is reported here, as one line.
-
-    Raises:
-        BrokerUnavailable: the broker at ``bootstrap`` does not answer.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    client_log = logging.getLogger("aiokafka")
-    level = client_log.level
-    client_log.setLevel(logging.CRITICAL)  # the one-line error below says it all
-    try:
-        await admin.start()
-    except KafkaConnectionError as exc:
-        await admin.close()
-        raise BrokerUnavailable(
-            f"cannot reach the Kafka broker at {bootstrap} (connection refused or timed out)"
-        ) from exc
-    finally:
-        client_log.setLevel(level)
-    try:
-        existing = set(await admin.list_topics())
-        missing = [n for n in names if n not in existing]
-        if missing:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(name, partitions, 1) for name in missing])
-    finally:
-        await admin.close()
-
-
-async def produce_jobs(producer: Any, topic: str, jobs: Sequence[Job]) -> None:
-    """Send jobs keyed by combination and wait until the broker has them all."""
-    futures = [
-        await producer.send(
-            topic,
-            job.model_dump_json().encode("utf-8"),
-            key=job.combination.key.encode("utf-8"),
-        )
-        for job in jobs
-    ]
-    await asyncio.gather(*futures)
 
 
 class KafkaEventPublisher:
@@ -294,7 +181,7 @@ class KafkaJobQueue:
             [self.names.jobs, self.names.dlq, self.names.events],
             s.kafka_partitions,
         )
-        self.producer = _producer(self.url.bootstrap)
+        self.producer = new_producer(self.url.bootstrap)
         await self.producer.start()
         self.consumer = AIOKafkaConsumer(
             bootstrap_servers=self.url.bootstrap,
@@ -478,126 +365,3 @@ class KafkaJobQueue:
             await self.consumer.stop()
         if self.producer is not None:
             await self.producer.stop()
-
-
-async def submit_and_wait(
-    jobs: Sequence[Job],
-    *,
-    url: QueueUrl,
-    db: Database,
-    wait: bool = True,
-    on_event: Callable[[Event], None] | None = None,
-    origin: str = "run",
-    settings: QueueSettings | None = None,
-    stop: asyncio.Event | None = None,
-) -> bool:
-    """Queue ``jobs`` on Kafka and, with ``wait``, record events until each has a verdict.
-
-    Every event read from the events topic is recorded (not only this run's), and the
-    console group's offsets are committed after recording, so nothing is lost between
-    runs.  Returns True when stopped (SIGINT/SIGTERM) before every verdict came back.
-    """
-    from console.signals import StopOnSignals
-
-    settings = settings or QueueSettings()
-    names = KafkaNames.for_url(url)
-    await ensure_topics(
-        url.bootstrap, [names.jobs, names.dlq, names.events], settings.kafka_partitions
-    )
-    already = {
-        r.job_id for r in job_store.jobs_by_id(db, [j.job_id for j in jobs]) if r.queue == "kafka"
-    }
-    job_store.enqueue(db, jobs, queue="kafka", origin=origin)
-    producer = _producer(url.bootstrap)
-    await producer.start()
-    try:
-        await produce_jobs(producer, names.jobs, [j for j in jobs if j.job_id not in already])
-    finally:
-        await producer.stop()
-    if not wait:
-        return False
-    stop = stop or asyncio.Event()
-    with StopOnSignals(stop):
-        await consume_events(
-            url,
-            db,
-            until_done=[j.job_id for j in jobs],
-            on_event=on_event,
-            stop=stop,
-        )
-    return stop.is_set()
-
-
-async def consume_events(
-    url: QueueUrl,
-    db: Database,
-    *,
-    until_done: Sequence[str] = (),
-    on_event: Callable[[Event], None] | None = None,
-    stop: asyncio.Event | None = None,
-    poll_ms: int = 200,
-) -> None:
-    """Record events from the events topic into ``db`` until ``until_done`` have verdicts.
-
-    The console reads every partition itself (no group rebalancing) and keeps its position
-    in the console group's committed offsets.  Undecodable events are logged and skipped.
-    """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from console.recorder import Recorder
-    from console.worker import record_event
-
-    names = KafkaNames.for_url(url)
-    stop = stop or asyncio.Event()
-    pending = {
-        job_id
-        for job_id in until_done
-        if (r := job_store.get_job(db, job_id)) is None or r.state != job_store.DONE
-    }
-    if not pending:
-        return
-    recorder = Recorder(db)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=url.bootstrap,
-        group_id=names.console_group,
-        client_id="verdict-console",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
-    )
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(names.events) or {0}
-        consumer.assign([TopicPartition(names.events, p) for p in sorted(partitions)])
-        while pending and not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=poll_ms)
-            for tp, records in batches.items():
-                for record in records:
-                    try:
-                        event = decode_event(record.value or b"")
-                    except EventDecodeError as exc:
-                        log.warning(
-                            "skipped undecodable event at %s[%s]@%s: %s",
-                            tp.topic,
-                            tp.partition,
-                            record.offset,
-                            exc,
-                        )
-                        continue
-                    record_event(db, recorder, event)
-                    if on_event is not None:
-                        on_event(event)
-                    if isinstance(event, VerdictReached | JobFinished):
-                        job_id = (
-                            event.result.job_id
-                            if isinstance(event, VerdictReached)
-                            else event.job_id
-                        )
-                        if job_id in pending:
-                            r = job_store.get_job(db, job_id)
-                            if r is not None and r.state == job_store.DONE:
-                                pending.discard(job_id)
-                await consumer.commit({tp: records[-1].offset + 1})
-    finally:
-        await consumer.stop()

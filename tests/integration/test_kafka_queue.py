@@ -16,7 +16,8 @@ import pytest
 from console.capacity import Capacity, Headroom
 from console.model import CheckResult, Combination, Job, Verdict
 from console.queue.base import parse_queue_url
-from console.queue.kafka import KafkaJobQueue, ensure_topics
+from console.queue.kafka import KafkaJobQueue
+from console.queue.kafka_common import ensure_topics
 from console.settings import QueueSettings
 from console.worker import Worker
 from storage.db import Database

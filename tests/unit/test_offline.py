@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from console.cli import main
+from console.errors import UsageError
 from console.explain.explainer import explain_failure
 from console.explain.inputs import FailureInput, from_trace
 from console.explain.offline import LANGS, RULES, TRIAGE_VERSION, TriageInput, triage
@@ -310,6 +311,24 @@ def test_korean_names_the_missing_thing_in_reason_and_guide() -> None:
 def test_unknown_language_is_rejected() -> None:
     with pytest.raises(ValueError, match="unknown language 'fr'"):
         triage(TriageInput(_fail("KeyError", "x")), "fr")
+
+
+class _Untouchable:
+    """Fails the test when read: an unsupported language must be refused before any work."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AssertionError(f"{name!r} was used before the language was checked")
+
+
+@pytest.mark.parametrize("lang", ["fr", "", "EN", "korean"])
+async def test_explain_failure_rejects_an_unsupported_language_before_any_work(lang: str) -> None:
+    untouchable: Any = _Untouchable()  # input, settings, db and factory alike
+    with pytest.raises(UsageError) as raised:
+        await explain_failure(
+            untouchable, settings=untouchable, db=untouchable, lang=lang, factory=untouchable
+        )
+    message = str(raised.value)
+    assert repr(lang) in message and "en, ko" in message and "\n" not in message
 
 
 def test_cli_rejects_unknown_lang_with_one_line(

@@ -1,0 +1,156 @@
+"""The Kafka backend, console side: queue jobs and record the events workers publish.
+
+The console reads every partition of the events topic itself (no group rebalancing) and
+keeps its position in the console group's committed offsets, committed only after the
+events are recorded, so nothing is lost between runs.
+
+aiokafka is imported only inside this module's functions (``verdict --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from console.events import EventDecodeError, decode_event
+from console.model import Event, Job, JobFinished, VerdictReached
+from console.queue.base import QueueUrl
+from console.queue.kafka_common import (
+    MAX_MESSAGE_BYTES,
+    KafkaNames,
+    ensure_topics,
+    new_producer,
+    produce_jobs,
+)
+from console.settings import QueueSettings
+from storage import jobs as job_store
+
+if TYPE_CHECKING:
+    from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+async def submit_and_wait(
+    jobs: Sequence[Job],
+    *,
+    url: QueueUrl,
+    db: Database,
+    wait: bool = True,
+    on_event: Callable[[Event], None] | None = None,
+    origin: str = "run",
+    settings: QueueSettings | None = None,
+    stop: asyncio.Event | None = None,
+) -> bool:
+    """Queue ``jobs`` on Kafka and, with ``wait``, record events until each has a verdict.
+
+    Every event read from the events topic is recorded (not only this run's), and the
+    console group's offsets are committed after recording, so nothing is lost between
+    runs.  Returns True when stopped (SIGINT/SIGTERM) before every verdict came back.
+    """
+    from console.signals import StopOnSignals
+
+    settings = settings or QueueSettings()
+    names = KafkaNames.for_url(url)
+    await ensure_topics(
+        url.bootstrap, [names.jobs, names.dlq, names.events], settings.kafka_partitions
+    )
+    already = {
+        r.job_id for r in job_store.jobs_by_id(db, [j.job_id for j in jobs]) if r.queue == "kafka"
+    }
+    job_store.enqueue(db, jobs, queue="kafka", origin=origin)
+    producer = new_producer(url.bootstrap)
+    await producer.start()
+    try:
+        await produce_jobs(producer, names.jobs, [j for j in jobs if j.job_id not in already])
+    finally:
+        await producer.stop()
+    if not wait:
+        return False
+    stop = stop or asyncio.Event()
+    with StopOnSignals(stop):
+        await consume_events(
+            url,
+            db,
+            until_done=[j.job_id for j in jobs],
+            on_event=on_event,
+            stop=stop,
+        )
+    return stop.is_set()
+
+
+async def consume_events(
+    url: QueueUrl,
+    db: Database,
+    *,
+    until_done: Sequence[str] = (),
+    on_event: Callable[[Event], None] | None = None,
+    stop: asyncio.Event | None = None,
+    poll_ms: int = 200,
+) -> None:
+    """Record events from the events topic into ``db`` until ``until_done`` have verdicts.
+
+    The console reads every partition itself (no group rebalancing) and keeps its position
+    in the console group's committed offsets.  Undecodable events are logged and skipped.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from console.recorder import Recorder
+    from console.worker import record_event
+
+    names = KafkaNames.for_url(url)
+    stop = stop or asyncio.Event()
+    pending = {
+        job_id
+        for job_id in until_done
+        if (r := job_store.get_job(db, job_id)) is None or r.state != job_store.DONE
+    }
+    if not pending:
+        return
+    recorder = Recorder(db)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=url.bootstrap,
+        group_id=names.console_group,
+        client_id="verdict-console",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=MAX_MESSAGE_BYTES,
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = consumer.partitions_for_topic(names.events) or {0}
+        consumer.assign([TopicPartition(names.events, p) for p in sorted(partitions)])
+        while pending and not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=poll_ms)
+            for tp, records in batches.items():
+                for record in records:
+                    try:
+                        event = decode_event(record.value or b"")
+                    except EventDecodeError as exc:
+                        log.warning(
+                            "skipped undecodable event at %s[%s]@%s: %s",
+                            tp.topic,
+                            tp.partition,
+                            record.offset,
+                            exc,
+                        )
+                        continue
+                    record_event(db, recorder, event)
+                    if on_event is not None:
+                        on_event(event)
+                    if isinstance(event, VerdictReached | JobFinished):
+                        job_id = (
+                            event.result.job_id
+                            if isinstance(event, VerdictReached)
+                            else event.job_id
+                        )
+                        if job_id in pending:
+                            r = job_store.get_job(db, job_id)
+                            if r is not None and r.state == job_store.DONE:
+                                pending.discard(job_id)
+                await consumer.commit({tp: records[-1].offset + 1})
+    finally:
+        await consumer.stop()
