@@ -36,6 +36,7 @@ from console.generate.payload import (
 )
 from console.generate.result import GenerationResult
 from console.model import CheckSpec, Combination, Job
+from console.queue.base import parse_queue_url
 from console.settings import Price
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 # Model names may carry a vendor prefix ("meta-llama/llama-3.1-8b") or a tag ("qwen2.5:7b").
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)*$")
+_MAX_NAME = 100  # a path component must stay well under the file system's limit
 PLACEHOLDERS = ("task", "spec", "version", "model")
 
 
@@ -66,7 +68,7 @@ class MatrixSettings(_Strict):
     start_timeout: float | None = Field(default=None, gt=0)
     memory_mb: int | None = Field(default=None, gt=0)
     queue: str | None = None
-    sandbox: str | None = None
+    sandbox: Literal["local"] | None = None
 
 
 class SpecConfig(_Strict):
@@ -271,7 +273,7 @@ def load_matrix(path: Path) -> Matrix:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # editors may save a BOM
     except FileNotFoundError:
         raise MatrixError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
@@ -389,6 +391,8 @@ def _check_semantics(path: Path, data: _MatrixFile) -> None:
                 raise _fail(
                     path, where, "use letters, digits, '.', '_' or '-' (it names directories)"
                 )
+            if len(ident) > _MAX_NAME:
+                raise _fail(path, where, f"too long ({len(ident)} > {_MAX_NAME} characters)")
             if ident in seen:
                 raise _fail(path, where, f"duplicate {key} (also {table} #{seen[ident] + 1})")
             seen[ident] = index
@@ -412,6 +416,11 @@ def _check_semantics(path: Path, data: _MatrixFile) -> None:
                     raise _fail(
                         path, f"{label}: {key}", f"invalid regular expression {pattern!r}: {exc}"
                     ) from exc
+    if data.settings.queue is not None:
+        try:
+            parse_queue_url(data.settings.queue)
+        except UsageError as exc:
+            raise _fail(path, "settings.queue", str(exc).removeprefix("--queue: ")) from exc
     generator = data.generator
     if generator.kind == "replay" and not generator.dir:
         raise _fail(path, "generator.dir", 'missing required key for kind = "replay"')
@@ -423,7 +432,7 @@ def _read_template(path: Path, base: Path, index: int, prompt: PromptConfig) -> 
     where = f"{_label('prompt', index, prompt.version)}: template"
     file = base / prompt.template
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise _fail(path, where, f"no such file: {prompt.template}") from None
     except (OSError, UnicodeDecodeError) as exc:

@@ -27,6 +27,7 @@ from console.model import (
     Job,
     JobFinished,
     JobStarted,
+    RunAborted,
     RunStarted,
     StageChanged,
     Verdict,
@@ -136,6 +137,7 @@ async def process_job(
 
     from console.checker import new_run_id, run_check
     from console.generate.payload import check_spec_for_job
+    from console.generate.result import GenerationResult
     from console.llm.context import llm_context
 
     settings = settings or Settings()
@@ -146,24 +148,38 @@ async def process_job(
     try:
         with llm_context(sandbox=run_id, job_id=job.job_id, combination=job.combination.key):
             started = time.time()
-            generated = await generator.generate(job, scratch / "project")
+            try:
+                generated = await generator.generate(job, scratch / "project")
+            except Exception as exc:
+                # A generator bug or a local fault (disk full) must not stop the worker or
+                # come back on every redelivery: this job's verdict says what happened.
+                reason = f"generator error: {_one_line(exc)}"
+                log.warning("job %s: %s", job.job_id, reason)
+                generated = GenerationResult(ok=False, reason=reason)
             if not generated.ok:
                 result = _generation_failed(job, run_id, generated.reason, started, scratch, send)
             else:
                 project = generated.project_dir or scratch / "project"
-                if matrix is not None:
-                    spec = matrix.check_spec_for(job, project, generated)
-                else:
-                    spec = check_spec_for_job(job, project, generated)
                 try:
-                    result = await run_check(
-                        spec, settings=settings.sandbox, run_id=run_id, emit=send, job=job
-                    )
-                except UsageError as exc:
-                    # The generated project cannot even be started (no run command, ...).
-                    result = _generation_failed(
-                        job, run_id, f"unusable project: {exc}", started, scratch, send
-                    )
+                    if matrix is not None:
+                        spec = matrix.check_spec_for(job, project, generated)
+                    else:
+                        spec = check_spec_for_job(job, project, generated)
+                except (ValueError, TypeError) as exc:
+                    # A job from elsewhere (Kafka) whose checks make no sense: a verdict,
+                    # not a worker that stops on every redelivery of it.
+                    problem = f"unusable job payload: {_one_line(exc)}"
+                    result = _generation_failed(job, run_id, problem, started, scratch, send)
+                else:
+                    try:
+                        result = await run_check(
+                            spec, settings=settings.sandbox, run_id=run_id, emit=send, job=job
+                        )
+                    except UsageError as exc:
+                        # The generated project cannot even be started (no run command, ...).
+                        result = _generation_failed(
+                            job, run_id, f"unusable project: {exc}", started, scratch, send
+                        )
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
     result.job_id = job.job_id
@@ -176,6 +192,10 @@ async def process_job(
         )
     )
     return result
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
 
 
 def record_event(db: Database, recorder: Any, event: Event) -> bool:
@@ -205,9 +225,46 @@ def record_event(db: Database, recorder: Any, event: Event) -> bool:
             )
         return True
     if isinstance(event, JobStarted):
-        job_store.set_run(db, event.job_id, event.run_id)
+        with db.write():
+            record = job_store.get_job(db, event.job_id)
+            old = record.run_id if record and record.state != job_store.DONE else None
+            if old and old != event.run_id and _still_running(db, old):
+                # The job is being run again (its worker died): the old run ends here.
+                reason = f"abandoned: the job was started again as run {event.run_id}"
+                recorder.handle(RunAborted(run_id=old, reason=reason, ts=event.ts))
+            job_store.set_run(db, event.job_id, event.run_id)
     recorder.handle(event)
     return True
+
+
+def _still_running(db: Database, run_id: str) -> bool:
+    rows = db.query("SELECT status FROM runs WHERE run_id = ?", (run_id,))
+    return bool(rows) and rows[0]["status"] == "running"
+
+
+def abandon_run(db: Database, run_id: str, reason: str) -> None:
+    """Clean up after a run whose process died before its verdict.
+
+    What the run left running (found by its ``VERDICT_RUN`` marker) is killed, its work
+    directories are removed, and the run is recorded as aborted with ``reason`` (a verdict
+    recorded meanwhile is kept).
+    """
+    import os
+    import signal
+
+    from console.recorder import Recorder
+    from console.sandbox import proctree
+
+    for pid in proctree.scan_marked(f"{proctree.MARKER_ENV}={run_id}".encode()):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    base = paths.runs_dir()
+    if base.is_dir():
+        for path in base.iterdir():
+            if path.name == run_id or path.name.startswith(f"{run_id}-"):
+                shutil.rmtree(path, ignore_errors=True)
+    if _still_running(db, run_id):
+        Recorder(db).handle(RunAborted(run_id=run_id, reason=reason))
 
 
 class _UnavailableGenerator:

@@ -15,6 +15,7 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -220,24 +221,50 @@ def recover_leases(db: Database, *, queue: str = "embedded", alive: set[str] | N
 
     A lease is kept when its owner is in ``alive`` or is a live process on this host.
     """
+    return len(recover_stale_leases(db, queue=queue, alive=alive))
+
+
+def recover_stale_leases(
+    db: Database, *, queue: str = "embedded", alive: set[str] | None = None
+) -> list[JobRecord]:
+    """Requeue leases whose owner process is gone; returns them as they were (with the
+    ``run_id`` of the abandoned run, if it had started).
+
+    A lease is kept when its owner is in ``alive`` or is a live process on this host that
+    was already running when it took the lease (a reused pid does not keep a lease).
+    """
     import psutil  # deferred: only the queue's start needs it
 
     host = socket.gethostname()
-    requeued = 0
+    requeued: list[JobRecord] = []
     with db.write() as sdb:
         rows = sdb.execute(
-            "SELECT job_id, lease_owner FROM jobs WHERE queue = ? AND state = ?", (queue, LEASED)
+            "SELECT job_id, lease_owner, leased_at FROM jobs WHERE queue = ? AND state = ?",
+            (queue, LEASED),
         ).fetchall()
-        for job_id, owner in rows:
+        for job_id, owner, leased_at in rows:
             if alive and owner in alive:
                 continue
             owner_host, _, pid = (owner or "").rpartition(":")
             if owner_host == host and pid.isdigit() and int(pid) != os.getpid():
-                if psutil.pid_exists(int(pid)):
+                if _started_before(psutil, int(pid), leased_at):
                     continue
+            record = get_job(db, job_id)
             requeue(db, job_id)
-            requeued += 1
+            if record is not None:
+                requeued.append(record)
     return requeued
+
+
+def _started_before(psutil: Any, pid: int, leased_at: float | None) -> bool:
+    """Whether process ``pid`` exists and was started before ``leased_at`` (so it could
+    have taken the lease); a pid reused by a newer process does not count."""
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    # create_time has a resolution of one clock tick; allow a little slack.
+    return leased_at is None or created <= leased_at + 1.0
 
 
 def get_job(db: Database, job_id: str) -> JobRecord | None:

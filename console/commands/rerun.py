@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.commands.common import open_db, settings_from_args
-from console.commands.run import add_queue_options, execute
+from console.commands.common import settings_from_args
+from console.commands.run import add_queue_options, execute, open_ledger
 from console.errors import UsageError
 from console.model import Combination, Job
 from console.queue.base import parse_queue_url
@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run ``verdict rerun``."""
     settings = settings_from_args(args)
-    db = open_db(settings)
+    db = open_ledger(settings)
     try:
         original = _job_of_run(db, args.run_id)
         matrix = _matrix_of(original, required=args.fan_out)
@@ -68,6 +68,13 @@ def handle(args: argparse.Namespace) -> int:
         else:
             jobs = [rerun_job(db, matrix, original, args.run_id)]
             origin, title = "rerun", f"rerun of {args.run_id}"
+            if matrix is None or original.combination not in matrix.combinations():
+                why = "is gone" if matrix is None else "no longer has this combination"
+                print(
+                    f"{title}: the matrix file {original.matrix} {why}; rerunning the job"
+                    " as it was queued (its recorded prompt, model and checks)",
+                    file=sys.stderr,
+                )
         old = job_store.get_job(db, original.job_id)
         if not args.json and old is not None:
             print(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -76,7 +77,7 @@ def handle(args: argparse.Namespace) -> int:
     slots = args.slots or matrix.settings.slots or settings.queue.slots
     if matrix.settings.sandbox and matrix.settings.sandbox != settings.sandbox.kind:
         settings.sandbox.kind = matrix.settings.sandbox
-    db = open_db(settings)
+    db = open_ledger(settings)
     try:
         jobs = plan_jobs(db, matrix, queue_url)
         return execute(
@@ -90,6 +91,24 @@ def handle(args: argparse.Namespace) -> int:
         )
     finally:
         db.close()
+
+
+def open_ledger(settings: Settings) -> Database:
+    """Open the database, or fail with one line when it cannot be opened or written.
+
+    Raises:
+        UsageError: the file (or its directory) is read-only, missing, or not a database.
+    """
+    import sqlite3
+
+    path = settings.db_path()
+    try:
+        return open_db(settings)
+    except (sqlite3.Error, OSError) as exc:
+        problem = " ".join(str(exc).split())
+        raise UsageError(
+            f"cannot open the database {path}: {problem} (is it writable? choose one with --db)"
+        ) from exc
 
 
 def plan_jobs(db: Database, matrix: Matrix, queue_url: QueueUrl) -> list[Job]:
@@ -195,7 +214,25 @@ async def run_embedded(
     stop = asyncio.Event()
     with StopOnSignals(stop):
         await worker.run(stop, grace=0.0)
+        await _finish_held_elsewhere(queue, worker, db, [job.job_id for job in jobs], stop)
     return stop.is_set()
+
+
+async def _finish_held_elsewhere(
+    queue: Any, worker: Any, db: Database, job_ids: list[str], stop: asyncio.Event
+) -> None:
+    """Wait for this run's jobs that another live process (a second ``verdict run`` on the
+    same database) is running; run them here if it releases them or dies first."""
+    while not stop.is_set():
+        records = job_store.jobs_by_id(db, job_ids)
+        if all(r.state == job_store.DONE for r in records):
+            return
+        await queue.start()  # requeues the leases of processes that died
+        if job_store.count_by_state(db, queue="embedded").get(job_store.QUEUED):
+            await worker.run(stop, grace=0.0)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), queue.poll_interval)
 
 
 class ProgressDisplay:

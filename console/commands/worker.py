@@ -15,8 +15,8 @@ import logging
 import sys
 from typing import Any
 
-from console.commands.common import open_db, settings_from_args
-from console.commands.run import _positive_int
+from console.commands.common import settings_from_args
+from console.commands.run import _positive_int, open_ledger
 from console.errors import UsageError
 from console.queue.base import parse_queue_url
 from console.signals import StopOnSignals
@@ -56,7 +56,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"--grace: must be 0 or more, got {args.grace}")
     slots = args.slots or settings.queue.slots
     logging.basicConfig(level=logging.WARNING, format="verdict worker: %(message)s")
-    db = open_db(settings)
+    db = open_ledger(settings)
     try:
         return asyncio.run(_serve(url, settings, db, slots, args.grace, not args.quiet))
     finally:

@@ -34,6 +34,15 @@ def read_project_toml(project_dir: Path) -> dict[str, str]:
             continue
         if not isinstance(value, str) or not value.strip():
             raise ProjectFileError(f"{PROJECT_FILE}: {key}: must be a non-empty string")
+        if key == "port_env":
+            from console.generate.prompts import usable_port_env
+
+            if not usable_port_env(value):
+                raise ProjectFileError(
+                    f"{PROJECT_FILE}: port_env: {value!r} is not a usable variable name"
+                )
+        if key == "health" and not value.startswith("/"):
+            raise ProjectFileError(f"{PROJECT_FILE}: health: must be a path starting with '/'")
         values[key] = value
     return values
 

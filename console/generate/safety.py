@@ -39,6 +39,8 @@ def check_relative_path(path: str, *, max_chars: int = 200) -> str:
         raise UnsafeProjectError(f"file path too long ({len(path)} > {max_chars}): {shown}")
     if "\x00" in path or any(ord(c) < 32 for c in path):
         raise UnsafeProjectError(f"control character in file path: {shown}")
+    if not _is_utf8(path):
+        raise UnsafeProjectError(f"file path is not valid UTF-8 text: {shown}")
     if "\\" in path:
         raise UnsafeProjectError(f"backslash in file path (use '/'): {shown}")
     if path.startswith("/") or path.startswith("~"):
@@ -70,6 +72,8 @@ def check_files(files: list[tuple[str, str]], limits: Limits) -> list[tuple[str,
             )
         if path in seen:
             raise UnsafeProjectError(f"duplicate file path: {path!r}")
+        if not _is_utf8(text):
+            raise UnsafeProjectError(f"content of {path!r} is not valid UTF-8 text")
         data = text.encode("utf-8")
         if len(data) > limits.max_file_bytes:
             raise UnsafeProjectError(
@@ -90,6 +94,15 @@ def check_files(files: list[tuple[str, str]], limits: Limits) -> list[tuple[str,
                 raise UnsafeProjectError(f"{str(parent)!r} is both a file and a directory")
             parent = parent.parent
     return checked
+
+
+def _is_utf8(text: str) -> bool:
+    # JSON may carry lone surrogates ("\\ud800"), which no file name or file can hold.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def write_files(dest: Path, files: list[tuple[str, bytes]]) -> list[str]:

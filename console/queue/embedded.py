@@ -38,8 +38,15 @@ class EmbeddedQueue:
         self._wakeup = asyncio.Event()
 
     async def start(self) -> None:
-        """Requeue jobs leased by processes that no longer exist."""
-        self.recovered = job_store.recover_leases(self.db, queue=self.kind)
+        """Requeue jobs leased by processes that no longer exist, cleaning up their runs."""
+        from console.worker import abandon_run
+
+        stale = job_store.recover_stale_leases(self.db, queue=self.kind)
+        self.recovered = len(stale)
+        for record in stale:
+            if record.run_id:
+                reason = f"abandoned: {record.lease_owner} stopped before a verdict"
+                await asyncio.to_thread(abandon_run, self.db, record.run_id, reason)
 
     async def put(self, jobs: Sequence[Job]) -> None:
         """Queue jobs (ids already known are left alone)."""

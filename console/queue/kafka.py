@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from console.events import encode_event
-from console.model import Event, Job, JobFinished
+from console.model import Event, Job, JobFinished, LogBatch, VerdictReached
 from console.queue.base import Delivery, QueueUrl
 from console.queue.kafka_common import (
     MAX_MESSAGE_BYTES,
@@ -38,6 +38,9 @@ from console.queue.kafka_common import (
 from console.settings import QueueSettings
 
 log = logging.getLogger(__name__)
+
+# Well under the producer's and the broker's record limit (MAX_MESSAGE_BYTES).
+EVENT_LIMIT_BYTES = MAX_MESSAGE_BYTES // 4
 
 
 class KafkaEventPublisher:
@@ -66,10 +69,11 @@ class KafkaEventPublisher:
             event = await self._pending.get()
             try:
                 key = _event_key(event)
-                future = await self.producer.send(
-                    self.topic, encode_event(event), key=key.encode("utf-8") if key else None
-                )
-                self._futures.append(future)
+                for value in encode_within(event, EVENT_LIMIT_BYTES):
+                    future = await self.producer.send(
+                        self.topic, value, key=key.encode("utf-8") if key else None
+                    )
+                    self._futures.append(future)
             except Exception as exc:
                 failed: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
                 failed.set_exception(exc)
@@ -93,6 +97,27 @@ class KafkaEventPublisher:
                 self._sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._sender
+
+
+def encode_within(event: Event, limit: int) -> list[bytes]:
+    """``event`` as one or more records of at most ``limit`` bytes each, in order.
+
+    A burst of log output can make one batch larger than a broker accepts, and a record
+    that is refused would fail the job on every redelivery.  A batch is split by lines;
+    a verdict's log tail is shortened from its oldest line.
+    """
+    value = encode_event(event)
+    if len(value) <= limit:
+        return [value]
+    if isinstance(event, LogBatch) and len(event.lines) > 1:
+        half = len(event.lines) // 2
+        first = event.model_copy(update={"lines": event.lines[:half], "truncated": False})
+        second = event.model_copy(update={"lines": event.lines[half:]})
+        return encode_within(first, limit) + encode_within(second, limit)
+    if isinstance(event, VerdictReached) and event.result.log_tail:
+        result = event.result.model_copy(update={"log_tail": event.result.log_tail[1:]})
+        return encode_within(event.model_copy(update={"result": result}), limit)
+    return [value]  # nothing left to shorten: the broker has the last word
 
 
 def _event_key(event: Event) -> str | None:
