@@ -87,7 +87,7 @@ def validate_spec(spec: CheckSpec) -> CheckSpec:
     if spec.memory_mb <= 0:
         raise UsageError("--memory-mb must be a positive number")
     if spec.run and spec.run.strip():
-        return spec
+        return _checked_port_env(spec)
     found = detect_run(project)
     if found is None:
         raise UsageError(
@@ -101,7 +101,20 @@ def validate_spec(spec: CheckSpec) -> CheckSpec:
         update["health"] = found.health
     if found.port_env and spec.port_env == "PORT":
         update["port_env"] = found.port_env
-    return spec.model_copy(update=update)
+    return _checked_port_env(spec.model_copy(update=update))
+
+
+def _checked_port_env(spec: CheckSpec) -> CheckSpec:
+    """Refuse a port variable that is no variable name, or one the sandbox sets itself (a
+    port written into PATH or the run's marker would break the run in baffling ways)."""
+    from console.sandbox.base import usable_port_env
+
+    if not usable_port_env(spec.port_env):
+        raise UsageError(
+            f"cannot pass the port in {spec.port_env!r}: not a variable name, or one the"
+            " sandbox sets itself"
+        )
+    return spec
 
 
 def _last_words(check: ProbeRun, phase: str) -> str:
@@ -195,10 +208,13 @@ async def run_check(
     at = 0.0
     try:
         await sandbox.prepare(Path(spec.project))
+        for note in getattr(sandbox, "notes", ()):  # only some sandboxes have something to say
+            check.logs.system(note)
         if spec.install:
             decision = await check.install(spec.install)
         if decision is None:
             decision = await check.sequence()
+            check.logs.stop_watching()
             at = check.since_start()
             assert check.proc is not None
             await check.proc.stop(settings.stop_grace)

@@ -9,6 +9,7 @@ entry files ``app.py`` / ``main.py`` / ``server.py`` and ``server.js`` / ``index
 from __future__ import annotations
 
 import json
+import shlex
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,8 @@ def _from_verdict_toml(path: Path) -> Detection | None:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise UsageError(f"{path}: not valid TOML: {exc}") from exc
     section = data.get("check", data)  # keys may sit at the top or under [check]
+    if not isinstance(section, dict):
+        raise UsageError(f"{path}: 'check' must be a table ([check]), not {section!r}")
     run = section.get("run")
     if not isinstance(run, str) or not run.strip():
         return None
@@ -63,7 +66,7 @@ def _from_package_json(path: Path) -> Detection | None:
         return Detection(run="npm start", source="package.json scripts.start")
     main = data.get("main") if isinstance(data, dict) else None
     if isinstance(main, str) and (path.parent / main).is_file():
-        return Detection(run=f"node {main}", source="package.json main")
+        return Detection(run=f"node {shlex.quote(main)}", source="package.json main")
     return None
 
 

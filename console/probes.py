@@ -2,9 +2,12 @@
 
 :class:`ProbeRun` drives one run: install (optional) → start → port opened (found through
 the OS) → ``GET /`` → health (optional) → settle window → log regexes; an exit at any
-point ends it at once.  Also here: :func:`classify_exit`, a small HTTP client on asyncio
-streams (no connection pool, small timeouts), the health probe with retries, and the
-human wording of exits.
+point ends it at once.  When several ports listen, the offered one (``$PORT``) is
+preferred and the others are named in the stage's detail; a port that closes before
+``GET /`` reaches it is followed to wherever the app listens next.  The log regexes
+watch the run command's output up to the verdict (not the install's, not what is printed
+while stopping).  Also here: :func:`classify_exit` and the human wording of exits; the
+HTTP client is :mod:`console.probe_http`.
 """
 
 from __future__ import annotations
@@ -29,17 +32,19 @@ from console.model import (
     StageResult,
     Verdict,
 )
+from console.probe_http import HTTP_TIMEOUT, HttpAnswer, http_get, probe_health
 from console.sandbox.base import PortHit, RunningProcess, Sandbox
 from console.sandbox.logs import LogCollector
 from console.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 PORT_POLL_INTERVAL = 0.025
+# When the first port seen is not the offered one, how long the offered one may take to
+# follow (an app may open a debugger's or a metrics port before its server).
+PORT_PREFERENCE_WINDOW = 0.5
+MAX_PORT_MOVES = 5  # an app that closes its port and listens elsewhere is followed this often
 EXIT_GRACE = 0.2  # a process about to die is reported as crashed, not by its symptom
 T = TypeVar("T")
-HTTP_TIMEOUT = 10.0  # upper bound of one request; the start deadline may cut it shorter
-HEALTH_ATTEMPTS = 3
-HEALTH_INTERVAL = 0.5
 OOM_TAIL_LINES = 30
 
 _OOM_PATTERNS = re.compile(
@@ -124,77 +129,6 @@ def describe_exit(info: ExitInfo) -> str:
     if info.cls == ExitClass.SIGNAL and info.signal:
         word = info.signal
     return f"status {info.code}" + (f" ({word})" if word else "")
-
-
-# --- HTTP ----------------------------------------------------------------------------------
-@dataclass
-class HttpAnswer:
-    """An HTTP probe's outcome: a status, or the error that prevented one."""
-
-    status: int | None
-    error: str | None = None
-    timed_out: bool = False
-
-    def describe(self) -> str:
-        if self.status is not None:
-            return f"answered {self.status}"
-        if self.timed_out:
-            return "got no answer in time"
-        return f"failed ({self.error})"
-
-
-async def http_get(
-    host: str, port: int, path: str = "/", *, request_timeout: float = HTTP_TIMEOUT
-) -> HttpAnswer:
-    """One ``GET`` over a fresh connection; reads only the status line."""
-    if not path.startswith("/"):
-        path = "/" + path
-    writer: asyncio.StreamWriter | None = None
-    try:
-        async with asyncio.timeout(max(request_timeout, 0.01)):
-            reader, writer = await asyncio.open_connection(host, port)
-            authority = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-            writer.write(
-                f"GET {path} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: verdict-probe\r\n"
-                "Accept: */*\r\nConnection: close\r\n\r\n".encode("latin-1")
-            )
-            await writer.drain()
-            status_line = await reader.readline()
-    except TimeoutError:
-        return HttpAnswer(None, "timed out", timed_out=True)
-    except OSError as exc:
-        return HttpAnswer(None, exc.strerror or exc.__class__.__name__)
-    finally:
-        if writer is not None:
-            writer.close()
-    parts = status_line.decode("latin-1", errors="replace").split()
-    if len(parts) < 2 or not parts[0].startswith("HTTP/") or not parts[1].isdigit():
-        text = status_line[:60].decode("latin-1", errors="replace").strip()
-        return HttpAnswer(None, f"not an HTTP response: {text!r}" if text else "empty response")
-    return HttpAnswer(int(parts[1]))
-
-
-async def probe_health(
-    host: str,
-    port: int,
-    path: str,
-    *,
-    request_timeout: float = HTTP_TIMEOUT,
-    attempts: int = HEALTH_ATTEMPTS,
-    interval: float = HEALTH_INTERVAL,
-) -> tuple[HttpAnswer, int]:
-    """GET the health path until it answers 2xx or the attempts run out.
-
-    Returns the last answer and the number of attempts made.
-    """
-    answer = HttpAnswer(None, "not tried")
-    for attempt in range(1, attempts + 1):
-        answer = await http_get(host, port, path, request_timeout=request_timeout)
-        if answer.status is not None and 200 <= answer.status < 300:
-            return answer, attempt
-        if attempt < attempts:
-            await asyncio.sleep(interval)
-    return answer, attempts
 
 
 # --- the sequence ----------------------------------------------------------------------
@@ -325,6 +259,53 @@ class ProbeRun:
                 return hit
             await asyncio.sleep(PORT_POLL_INTERVAL)
 
+    async def find_port(self, deadline: float) -> PortHit | None:
+        """The app's port: the first one seen, or the offered one if it follows shortly."""
+        assert self.proc is not None
+        hit = await self.until(self.wait_port(), deadline - time.monotonic())
+        if hit is None or hit.port == self.sandbox.port:
+            return hit
+        window = min(PORT_PREFERENCE_WINDOW, deadline - time.monotonic())
+        offered = await self.until(self._wait_offered_port(), window)
+        return offered or await self.proc.poll_port() or hit
+
+    async def _wait_offered_port(self) -> PortHit:
+        while True:
+            hit = await self.wait_port()
+            if hit.port == self.sandbox.port:
+                return hit
+            await asyncio.sleep(PORT_POLL_INTERVAL)
+
+    async def get_root(self, hit: PortHit, deadline: float) -> tuple[PortHit, HttpAnswer, str]:
+        """``GET /``; when the port turns out closed (the app moved), follow the app to the
+        port it listens on next.  Returns the port used, the answer, and a note on moves."""
+        assert self.proc is not None
+        moved = ""
+        for moves in range(MAX_PORT_MOVES + 1):
+            remaining = deadline - time.monotonic()
+            timeout = min(HTTP_TIMEOUT, max(remaining, 1.0))
+            reply = await self.until(
+                http_get(hit.connect_host, hit.port, "/", request_timeout=timeout), None
+            )
+            assert reply is not None
+            answer = reply
+            if answer.status is not None or answer.timed_out:
+                break
+            if await self.exits_soon():
+                raise Exited  # the refused/reset connection was the app dying
+            if moves == MAX_PORT_MOVES:
+                break
+            again = await self.proc.poll_port()
+            if again is not None and again.port == hit.port:
+                break  # still listening there: the refusal is the answer
+            new = await self.until(self.wait_port(), deadline - time.monotonic())
+            if new is None:
+                break
+            moved = f" (port {hit.port} closed; followed to {new.port})"
+            hit = new
+            self.emit(PortFound(run_id=self.run_id, port=hit.port, pid=hit.pid))
+        return hit, answer, moved
+
     # --- phases --------------------------------------------------------------------------
     async def install(self, command: str) -> Decision | None:
         """Run the install command; a decision only when it failed."""
@@ -371,7 +352,7 @@ class ProbeRun:
         current: tuple[str, float, float] | None = None
         try:
             current = self.begin("port")
-            hit = await self.until(self.wait_port(), deadline - time.monotonic())
+            hit = await self.find_port(deadline)
             if hit is None:
                 self.end(current, False, f"no listening port after {spec.start_timeout:g} s")
                 return Decision(
@@ -387,36 +368,26 @@ class ProbeRun:
                 if hit.port == self.sandbox.port
                 else f" (${spec.port_env} was {self.sandbox.port})"
             )
-            self.end(current, True, f"{hit.address}:{hit.port}{note}")
+            also = f"; also listening: {', '.join(map(str, hit.others))}" if hit.others else ""
+            self.end(current, True, f"{hit.address}:{hit.port}{note}{also}")
 
             current = self.begin("http_root", f"GET / on port {hit.port}")
-            remaining = deadline - time.monotonic()
-            answer = await self.until(
-                http_get(
-                    hit.connect_host,
-                    hit.port,
-                    "/",
-                    request_timeout=min(HTTP_TIMEOUT, max(remaining, 1.0)),
-                ),
-                None,
-            )
-            assert answer is not None
+            hit, answer, moved = await self.get_root(hit, deadline)
+            decision.port = hit
             decision.http_root = answer.status
             if answer.timed_out:
-                self.end(current, False, "no answer")
+                self.end(current, False, f"no answer{moved}")
                 decision.verdict, decision.timed_out = Verdict.TIMEOUT, True
                 decision.reason = (
                     f"GET / on port {hit.port} got no answer in time; the app was stopped."
                 )
                 return decision
-            if answer.status is None and await self.exits_soon():
-                raise Exited  # the refused/reset connection was the app dying
             if answer.status is None or answer.status >= 500:
-                self.end(current, False, answer.describe())
+                self.end(current, False, answer.describe() + moved)
                 decision.verdict = Verdict.HTTP_ERROR
                 decision.reason = f"GET / on port {hit.port} {answer.describe()}."
                 return decision
-            self.end(current, True, str(answer.status))
+            self.end(current, True, f"{answer.status}{moved}")
 
             if spec.health:
                 current = self.begin("health", f"GET {spec.health}")
@@ -427,6 +398,7 @@ class ProbeRun:
                         hit.port,
                         spec.health,
                         request_timeout=min(HTTP_TIMEOUT, max(remaining, 1.0)),
+                        deadline=deadline,
                     ),
                     None,
                 )

@@ -1,7 +1,9 @@
 """The human report of ``verdict check``: verdict, reason, stage timings, the failure.
 
 Log text and exception messages are data, never markup: everything from the app is
-wrapped in :class:`rich.text.Text`.
+wrapped in :class:`rich.text.Text`, and its control characters are shown escaped
+(``\x1b[2J``), so an app's output can never clear, retitle or write to the clipboard of
+the terminal reading the report.
 """
 
 from __future__ import annotations
@@ -25,6 +27,17 @@ VERDICT_STYLES = {
     Verdict.GENERATION_FAILED: "bold red",
 }
 TAIL_SHOWN = 12
+# C0 controls (but tab and newline), DEL and the C1 range: shown as \xNN, never sent raw.
+_CONTROLS = {
+    code: f"\\x{code:02x}"
+    for code in (*range(0x00, 0x20), *range(0x7F, 0xA0))
+    if code not in (0x09, 0x0A)
+}
+
+
+def safe(text: str) -> str:
+    """``text`` with terminal control characters replaced by visible escapes."""
+    return text.translate(_CONTROLS)
 
 
 def render_check(result: CheckResult, *, tail: int = TAIL_SHOWN) -> RenderableType:
@@ -45,7 +58,7 @@ def render_check(result: CheckResult, *, tail: int = TAIL_SHOWN) -> RenderableTy
             exit_text += f" ({result.exit.code})"
         head.append(exit_text, style="dim")
     parts.append(head)
-    parts.append(Text(result.reason))
+    parts.append(Text(safe(result.reason)))
 
     if result.stages:
         table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
@@ -55,7 +68,8 @@ def render_check(result: CheckResult, *, tail: int = TAIL_SHOWN) -> RenderableTy
         table.add_column("detail", overflow="fold")
         for stage in result.stages:
             mark = Text("✓", style="green") if stage.ok else Text("✗", style="red")
-            table.add_row(mark, stage.name, f"{stage.ms:.0f} ms", Text(stage.detail, style="dim"))
+            detail = Text(safe(stage.detail), style="dim")
+            table.add_row(mark, safe(stage.name), f"{stage.ms:.0f} ms", detail)
         parts.append(Text())
         parts.append(table)
 
@@ -63,18 +77,18 @@ def render_check(result: CheckResult, *, tail: int = TAIL_SHOWN) -> RenderableTy
         failure = result.failure
         parts.append(Text())
         line = Text()
-        line.append(failure.exception, style="bold red")
+        line.append(safe(failure.exception), style="bold red")
         if failure.message:
             line.append(": ")
-            line.append(failure.message)
+            line.append(safe(failure.message))
         parts.append(line)
         for frame in failure.frames[:15]:
             where = frame.file or frame.module or "?"
             if frame.line is not None:
                 where += f":{frame.line}"
             text = Text("  at ")
-            text.append(frame.name, style="bold" if frame.app else "dim")
-            text.append(f"  {where}", style="cyan" if frame.app else "dim")
+            text.append(safe(frame.name), style="bold" if frame.app else "dim")
+            text.append(f"  {safe(where)}", style="cyan" if frame.app else "dim")
             if frame.app:
                 text.append("  ← app", style="yellow")
             parts.append(text)
@@ -94,7 +108,7 @@ def render_check(result: CheckResult, *, tail: int = TAIL_SHOWN) -> RenderableTy
                 if entry.stream == "system"
                 else ""
             )
-            parts.append(Text("  " + entry.text, style=style))
+            parts.append(Text("  " + safe(entry.text), style=style))
     return Group(*parts)
 
 

@@ -31,11 +31,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--run", metavar="CMD", help="run command (default: detected)")
     parser.add_argument("--install", metavar="CMD", help="install command, run first")
     parser.add_argument("--health", metavar="PATH", help="health endpoint that must answer 2xx")
+    # Both watch the run command's output from its start until the verdict: the install's
+    # output and what the app prints while being stopped are stored but never searched.
     parser.add_argument(
-        "--expect-log", metavar="RE", action="append", default=[], help="regex the log must match"
+        "--expect-log",
+        metavar="RE",
+        action="append",
+        default=[],
+        help="regex the app's output must match before the verdict (install output not searched)",
     )
     parser.add_argument(
-        "--fail-log", metavar="RE", action="append", default=[], help="regex the log must not match"
+        "--fail-log",
+        metavar="RE",
+        action="append",
+        default=[],
+        help="regex the app's output must not match before the verdict (nor install output)",
     )
     parser.add_argument("--start-timeout", metavar="S", help="seconds to become ready")
     parser.add_argument("--install-timeout", metavar="S", help="seconds for the install command")

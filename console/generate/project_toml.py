@@ -35,7 +35,7 @@ def read_project_toml(project_dir: Path) -> dict[str, str]:
         if not isinstance(value, str) or not value.strip():
             raise ProjectFileError(f"{PROJECT_FILE}: {key}: must be a non-empty string")
         if key == "port_env":
-            from console.generate.prompts import usable_port_env
+            from console.sandbox.base import usable_port_env
 
             if not usable_port_env(value):
                 raise ProjectFileError(

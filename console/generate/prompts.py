@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from console.sandbox.base import is_env_name, reserved_env_name
 
 SYSTEM_PROMPT = """\
 You write small, complete, runnable software projects.
@@ -24,24 +25,6 @@ REPAIR_PROMPT = """\
 Your answer was rejected: {error}
 Answer again with the complete project as one JSON object of the same shape, fixing that
 problem."""
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-# The sandbox sets these itself; a port written into one of them breaks the run (PATH) or
-# the harness (VERDICT_RUN marks the run's processes).
-RESERVED_ENV = frozenset(
-    {"PATH", "HOME", "LANG", "TMPDIR", "HOST", "PYTHONUNBUFFERED", "VERDICT_RUN", "SHELL", "PWD"}
-)
-
-
-def reserved_env_name(name: str) -> bool:
-    """Whether ``name`` is an environment variable the sandbox owns (or a loader one)."""
-    return name.upper() in RESERVED_ENV or name.upper().startswith("LD_")
-
-
-def usable_port_env(name: str) -> bool:
-    """Whether ``name`` can carry the port: a variable name the sandbox does not own."""
-    return bool(_ENV_NAME.match(name)) and not reserved_env_name(name)
-
 
 class ProjectFile(BaseModel):
     """One file of a generated project."""
@@ -81,7 +64,7 @@ class GeneratedProject(BaseModel):
         if value is None or value == "":
             return None
         value = value.lstrip("$")
-        if not _ENV_NAME.match(value):
+        if not is_env_name(value):
             raise ValueError(f"not an environment variable name: {value!r}")
         if reserved_env_name(value):
             raise ValueError(f"{value!r} is reserved by the sandbox; use PORT")

@@ -7,6 +7,7 @@ for each output line, watch it (exit, listening port), stop it, and clean up.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ class PortHit:
     address: str
     pid: int | None
     connect_host: str
+    others: tuple[int, ...] = ()  # other ports the tree listens on at the same time
 
 
 class RunningProcess(Protocol):
@@ -75,3 +77,27 @@ class Sandbox(Protocol):
 
     async def close(self) -> None:
         """Stop anything still running and remove the sandbox's files."""
+
+
+# --- the environment a sandbox owns -------------------------------------------------
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The sandbox sets these itself; a port written into one of them breaks the run (PATH) or
+# the harness (VERDICT_RUN marks the run's processes).
+RESERVED_ENV = frozenset(
+    {"PATH", "HOME", "LANG", "TMPDIR", "HOST", "PYTHONUNBUFFERED", "VERDICT_RUN", "SHELL", "PWD"}
+)
+
+
+def is_env_name(name: str) -> bool:
+    """Whether ``name`` is a valid environment variable name."""
+    return bool(_ENV_NAME.match(name))
+
+
+def reserved_env_name(name: str) -> bool:
+    """Whether ``name`` is an environment variable the sandbox owns (or a loader one)."""
+    return name.upper() in RESERVED_ENV or name.upper().startswith("LD_")
+
+
+def usable_port_env(name: str) -> bool:
+    """Whether ``name`` can carry the port: a variable name the sandbox does not own."""
+    return is_env_name(name) and not reserved_env_name(name)

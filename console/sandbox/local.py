@@ -18,12 +18,13 @@ from pathlib import Path
 from console import paths
 from console.sandbox import proctree
 from console.sandbox.base import LineCallback, Phase, PortHit, Stream
+from console.sandbox.copy import CopyReport, copy_project
 from console.settings import SandboxSettings
 
 LAUNCHER = Path(__file__).with_name("launch.py")
-MAX_LINE_CHARS = 16_384  # a longer line is cut into pieces so memory stays bounded
+MAX_LINE_CHARS = 16_384  # a longer line is cut (its start kept) so memory stays bounded
+MAX_LINE_BYTES = MAX_LINE_CHARS * 4
 MEMORY_CHECK_INTERVAL = 0.1
-_IGNORED = shutil.ignore_patterns(".git", "__pycache__")
 
 
 def free_port() -> int:
@@ -51,28 +52,48 @@ class _Protocol(asyncio.SubprocessProtocol):
         self.pipes_closed = asyncio.Event()
         self._open = {1, 2}
         self._partial: dict[int, bytes] = {1: b"", 2: b""}
+        # Bytes skipped of an over-long line whose start was already emitted.
+        self._dropping: dict[int, int] = {1: 0, 2: 0}
 
     def pipe_data_received(self, fd: int, data: bytes) -> None:
         now = time.time()
+        if self._dropping[fd]:  # inside an over-long line: skip to its end
+            end = data.find(b"\n")
+            if end < 0:
+                self._dropping[fd] += len(data)
+                return
+            self._dropping[fd] += end
+            self._end_drop(fd, now)
+            data = data[end + 1 :]
         buffer = self._partial[fd] + data
         *lines, rest = buffer.split(b"\n")
         for raw in lines:
             self._emit(fd, raw, now)
-        while len(rest) > MAX_LINE_CHARS * 4:  # no newline in sight: flush a piece
-            self._emit(fd, rest[: MAX_LINE_CHARS * 4], now)
-            rest = rest[MAX_LINE_CHARS * 4 :]
+        if len(rest) > MAX_LINE_BYTES:
+            # No newline in sight: keep the line's start, count (not store) the rest, so
+            # one endless line costs one stored line, not thousands of pieces.
+            self._emit(fd, rest[:MAX_LINE_BYTES], now)
+            self._dropping[fd] = len(rest) - MAX_LINE_BYTES
+            rest = b""
         self._partial[fd] = rest
 
     def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
         if self._partial.get(fd):
             self._emit(fd, self._partial[fd], time.time())
             self._partial[fd] = b""
+        if self._dropping.get(fd):
+            self._end_drop(fd, time.time())
         self._open.discard(fd)
         if not self._open:
             self.pipes_closed.set()
 
     def process_exited(self) -> None:
         self.exited.set()
+
+    def _end_drop(self, fd: int, now: float) -> None:
+        stream: Stream = "stdout" if fd == 1 else "stderr"
+        self.on_line(stream, f"…[{self._dropping[fd]} more bytes of this line dropped]", now)
+        self._dropping[fd] = 0
 
     def _emit(self, fd: int, raw: bytes, now: float) -> None:
         text = raw.decode("utf-8", errors="replace").rstrip("\r")
@@ -140,7 +161,10 @@ class LocalProcess:
         if not found:
             return None
         pid, sock = min(found, key=lambda hit: (hit[1].port != self._preferred, hit[1].port))
-        return PortHit(sock.port, sock.address, pid, connect_host(sock.address, sock.family))
+        others = tuple(sorted({s.port for _, s in found} - {sock.port}))
+        return PortHit(
+            sock.port, sock.address, pid, connect_host(sock.address, sock.family), others
+        )
 
     async def stop(self, grace: float) -> None:
         """Kill the whole tree (grace, then SIGKILL), reap it, and close the pipes."""
@@ -279,6 +303,8 @@ class LocalSandbox:
         self._extra_env = dict(env or {})
         self._port_env = port_env
         self._processes: list[LocalProcess] = []
+        self.copy_report: CopyReport | None = None
+        self.notes: list[str] = []  # system lines for the run's log (e.g. what the copy skipped)
 
     @property
     def project_dir(self) -> Path:
@@ -303,14 +329,19 @@ class LocalSandbox:
         return env
 
     async def prepare(self, project: Path) -> None:
-        """Copy ``project`` into the run's directory (symlinks kept, VCS data skipped)."""
+        """Copy ``project`` into the run's directory: VCS data, special files and symlinks
+        leading outside the project are left out (see :mod:`console.sandbox.copy`)."""
         await asyncio.to_thread(self._copy, project)
 
     def _copy(self, project: Path) -> None:
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
         (self.workdir / "tmp").mkdir(parents=True)
-        shutil.copytree(project, self.project_dir, symlinks=True, ignore=_IGNORED)
+        report = copy_project(project, self.project_dir, exclude=self.workdir.parent)
+        self.copy_report = report
+        note = report.note()
+        if note:
+            self.notes.append(note)
 
     def launch_argv(self, command: str) -> list[str]:
         """The argv that applies the limits and then runs ``sh -c command``."""

@@ -36,8 +36,12 @@ class LogCollector:
     ) -> None:
         self.run_id = run_id
         self.phase: Phase = "run"
+        # Regexes watch the run phase only, and only until the verdict: what the app prints
+        # while being stopped is stored but judged by nobody.
+        self.watching = True
         self.tail: deque[LogLine] = deque(maxlen=tail_lines)
         self.truncated = False
+        self._cut: set[Phase] = set()  # phases whose lines are no longer stored
         self.stored = 0
         self.expect = {pattern: re.compile(pattern) for pattern in expect or []}
         self.fail = {pattern: re.compile(pattern) for pattern in fail or []}
@@ -60,8 +64,12 @@ class LogCollector:
     def on_line(self, stream: Stream, text: str, ts: float) -> None:
         """A line of the app's output (the sandbox's line callback)."""
         line = self._add(stream, text, ts)
-        if self.phase == "run":
+        if self.phase == "run" and self.watching:
             self._watch(line)
+
+    def stop_watching(self) -> None:
+        """The observation window is over (a verdict was reached)."""
+        self.watching = False
 
     def system(self, text: str) -> None:
         """A line of our own (e.g. "log cut"), stored with the app's lines."""
@@ -71,19 +79,25 @@ class LogCollector:
         self._seq += 1
         line = LogLine(seq=self._seq, ts=ts, stream=stream, phase=self.phase, text=text)  # type: ignore[arg-type]
         self.tail.append(line)
-        if self.stored < self._max_lines:
+        # A chatty install may fill half of the cap at most: the run's own lines (and its
+        # trace) must still reach the database.
+        install = self.phase == "install"
+        limit = self._max_lines // 2 if install else self._max_lines
+        if self.stored < limit:
             self.stored += 1
             self._pending.append(line)
-        elif not self.truncated:
+        elif self.phase not in self._cut:
+            self._cut.add(self.phase)
             self.truncated = True
             self._pending_truncated = True
             self._seq += 1
+            what = "the install's output" if install else "this run"
             note = LogLine(
                 seq=self._seq,
                 ts=ts,
                 stream="system",
                 phase=self.phase,
-                text=f"[log cut: only the first {self._max_lines} lines of this run are stored]",
+                text=f"[log cut: only the first {limit} lines of {what} are stored]",
             )
             self._pending.append(note)
         self._wake.set()
