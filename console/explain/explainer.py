@@ -152,7 +152,7 @@ def prepare(data: FailureInput, redactor: Redactor, *, max_chars: int = 24_000) 
         return result.text
 
     app_frames = [
-        AppFrame(name=f.name, file=clean(f.file) or None, line=f.line, signature=sig)
+        AppFrame(name=f.name, file=clean(f.file) or None, line=f.line, signature=clean(sig) or None)
         for f, sig in zip(frames, signatures, strict=True)
     ]
     prompt = PromptInput(
@@ -252,7 +252,11 @@ async def ask_model(
         return None, f"the model did not answer within {deadline:g} s", None
     except Exception as exc:  # any transport/API/config failure ends as "unavailable"
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return None, f"{type(exc).__name__}: {message}"[:500], None
+        why = f"{type(exc).__name__}: {message}"
+        if isinstance(exc, IndexError | KeyError | TypeError | AttributeError):
+            # The client choked on the completion itself (no choices, no message).
+            why = f"the endpoint returned a malformed completion ({why})"
+        return None, why[:500], None
 
 
 # --- the whole thing ---------------------------------------------------------------------

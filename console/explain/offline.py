@@ -232,7 +232,7 @@ RULES: list[Rule] = [
     ),
     Rule(
         "not-found",
-        _search(r"(\w*NotFound\w*)|DoesNotExist|EntityNotFound|NoResultFound|404", log=False),
+        _search(r"\b(\w*NotFound\w*)|DoesNotExist|EntityNotFound|NoResultFound|404", log=False),
         0.65,
     ),
     Rule(

@@ -144,6 +144,8 @@ def load_spec(source: str | Path, *, timeout: float = 5.0) -> dict[str, Any]:
             raise OpenApiError(f"{path}: no OpenAPI/Swagger file found in the directory")
         path = found
     try:
+        if path.stat().st_size > _MAX_SPEC_BYTES:
+            raise OpenApiError(f"{path}: larger than {_MAX_SPEC_BYTES // 1_000_000} MB")
         content = path.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise OpenApiError(f"{path}: cannot read: {exc.strerror or exc}") from exc
@@ -153,24 +155,48 @@ def load_spec(source: str | Path, *, timeout: float = 5.0) -> dict[str, Any]:
 # --- matching ----------------------------------------------------------------------------
 
 
+def _server_paths(servers: Any) -> list[str]:
+    """Path parts of a ``servers`` list, variables replaced by their defaults."""
+    bases: list[str] = []
+    for server in servers if isinstance(servers, list) else []:
+        if isinstance(server, dict) and isinstance(server.get("url"), str):
+            url = server["url"]
+            path = urlsplit(url).path if "://" in url else url
+            variables = server.get("variables") or {}
+            for name, var in variables.items() if isinstance(variables, dict) else ():
+                default = var.get("default") if isinstance(var, dict) else None
+                if default is not None:
+                    path = path.replace("{" + name + "}", str(default))
+            bases.append(path)
+    return bases
+
+
 def base_paths(spec: dict[str, Any]) -> list[str]:
     """Path prefixes the operations are served under (``basePath`` / ``servers``)."""
     bases: list[str] = []
     if isinstance(spec.get("basePath"), str):
         bases.append(spec["basePath"])
-    for server in spec.get("servers") or []:
-        if isinstance(server, dict) and isinstance(server.get("url"), str):
-            url = server["url"]
-            path = urlsplit(url).path if "://" in url else url
-            variables = server.get("variables") or {}
-            for name, var in variables.items():
-                default = var.get("default") if isinstance(var, dict) else None
-                if default is not None:
-                    path = path.replace("{" + name + "}", str(default))
-            bases.append(path)
+    bases += _server_paths(spec.get("servers"))
     cleaned = {_trim(b) for b in bases}
     cleaned.discard("")
     return sorted(cleaned, key=len, reverse=True)
+
+
+def _resolve(spec: dict[str, Any], item: Any) -> Any:
+    """``item`` with a local ``$ref`` (``#/components/pathItems/X``) followed; None when
+    the reference cannot be followed (external files, cycles)."""
+    for _ in range(10):
+        if not (isinstance(item, dict) and isinstance(item.get("$ref"), str)):
+            return item
+        ref = item["$ref"]
+        if not ref.startswith("#/"):
+            return None
+        node: Any = spec
+        for part in ref[2:].split("/"):
+            part = unquote(part).replace("~1", "/").replace("~0", "~")
+            node = node.get(part) if isinstance(node, dict) else None
+        item = node
+    return None
 
 
 def _trim(path: str) -> str:
@@ -203,28 +229,45 @@ def _segment_score(template: str, actual: str) -> int | None:
     return 1 if re.fullmatch(pattern, actual) else None
 
 
-def _request_path(url: str) -> str:
-    parts = urlsplit(url.strip())
+def _request_segments(url: str) -> list[str]:
+    """The request path's segments, each percent-decoded after the split (so an encoded
+    slash, ``/files/a%2Fb``, stays inside its segment)."""
+    url = url.strip()
+    parts = urlsplit(url)
     path = parts.path if (parts.scheme or url.startswith("//")) else url.split("?", 1)[0]
     path = path.split("#", 1)[0]
-    return unquote(path) or "/"
+    return [unquote(s) for s in path.split("/") if s]
+
+
+def _candidates(request: list[str], bases: list[str]) -> list[list[str]]:
+    """The request's segments as they are, and with each base path that prefixes them cut."""
+    found = [request]
+    for base in bases:
+        prefix = _segments(base)
+        if prefix and request[: len(prefix)] == prefix:
+            found.append(request[len(prefix) :])
+    return found
 
 
 def match_operation(spec: dict[str, Any], method: str, url: str) -> Operation | None:
-    """The operation for ``method`` + ``url``, or None when no path and method match."""
+    """The operation for ``method`` + ``url``, or None when no path and method match.
+
+    Base paths come from the operation's ``servers``, else the path item's, else the
+    document's (``servers`` / ``basePath``), as OpenAPI overrides them.
+    """
     method = method.strip().lower()
-    request = _request_path(url)
-    candidates = [_segments(request)]
-    for base in base_paths(spec):
-        if request == base or request.startswith(base + "/"):
-            candidates.append(_segments(request[len(base) :]))
+    request = _request_segments(url)
+    document = _candidates(request, base_paths(spec))
     best: tuple[tuple[int, ...], str, dict[str, Any]] | None = None
-    for template, item in (spec.get("paths") or {}).items():
+    for template, raw_item in (spec.get("paths") or {}).items():
+        item = _resolve(spec, raw_item)
         if not isinstance(item, dict) or not isinstance(template, str):
             continue
         operation = item.get(method)
         if not isinstance(operation, dict):
             continue
+        servers = operation.get("servers") or item.get("servers")
+        candidates = _candidates(request, _server_paths(servers)) if servers else document
         wanted = _segments(template)
         for actual in candidates:
             if len(actual) != len(wanted):

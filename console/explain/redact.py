@@ -15,6 +15,7 @@ ANSI escapes and control characters are stripped and the input is capped to a bu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections import Counter
@@ -22,10 +23,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 PLACEHOLDER = "[REDACTED]"
 SECRET_NAME_PARTS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL")
 _TRIVIAL_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off", "test"}
+# Known values shorter than this are not redacted: a 3-character value ("abc", "dev")
+# would blank every occurrence of common words and identifiers in the log.
 _MIN_KNOWN_LEN = 4
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -53,8 +57,14 @@ class Pattern:
     lower: bool = False
 
 
-_VALUE = r"(?:\"([^\"\s]{4,})\"|'([^'\s]{4,})'|([^\s\"',;&}\]]{4,}))"
-_VALUE_WITH_DIGIT = r"(?:\"([^\"\s]{4,})\"|'([^'\s]{4,})'|([^\s\"',;&}\]]*\d[^\s\"',;&}\]]*))"
+# A value in quotes, in JSON-escaped quotes (a JSON document logged inside a string:
+# ``{\"password\":\"...\"}``), or bare.
+_ESCAPED = r"\\\"([^\"\s\\]{4,})\\\""
+_VALUE = r"(?:" + _ESCAPED + r"|\"([^\"\s]{4,})\"|'([^'\s]{4,})'|([^\s\"',;&}\]]{4,}))"
+_VALUE_WITH_DIGIT = (
+    r"(?:" + _ESCAPED + r"|\"([^\"\s]{4,})\"|'([^'\s]{4,})'|([^\s\"',;&}\]]*\d[^\s\"',;&}\]]*))"
+)
+_KEY_END = r"[\w.-]*(?:\\?[\"'])?\s*"  # the rest of the key, its closing quote (maybe escaped)
 _WORD_NEEDLES = ("password", "passwd", "pwd", "secret", "token", "key", "credential")
 
 PATTERNS: list[Pattern] = [
@@ -95,7 +105,16 @@ PATTERNS: list[Pattern] = [
         lower=True,
     ),
     Pattern(
-        "url-credentials", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]+:([^/\s@]+)@"), 1, ("://",)
+        "basic-auth",
+        re.compile(r"(?i)\bauthorization:\s*basic\s+([A-Za-z0-9+/]{8,}=*)"),
+        1,
+        ("basic",),
+        lower=True,
+    ),
+    # A cookie is a credential: the whole header value goes.
+    Pattern("cookie", re.compile(r"(?i)\b(?:set-)?cookie:\s*(\S.*)$"), 1, ("cookie:",), lower=True),
+    Pattern(
+        "url-credentials", re.compile(r"\b[a-z][a-z0-9+.-]*://[^/\s:@]*:([^/\s@]+)@"), 1, ("://",)
     ),
     Pattern(
         "azure-key",
@@ -106,7 +125,7 @@ PATTERNS: list[Pattern] = [
     ),
     Pattern(
         "assignment",
-        re.compile(r"(?i)(?:" + _SECRET_WORDS + r")[\w.-]*[\"']?\s*=\s*" + _VALUE),
+        re.compile(r"(?i)(?:" + _SECRET_WORDS + r")" + _KEY_END + r"=\s*" + _VALUE),
         -1,
         _WORD_NEEDLES,
         lower=True,
@@ -114,7 +133,7 @@ PATTERNS: list[Pattern] = [
     # "password": "x" / password: s3cret; prose ("token: please log in") is left alone.
     Pattern(
         "assignment",
-        re.compile(r"(?i)(?:" + _SECRET_WORDS + r")[\w.-]*[\"']?\s*:\s*" + _VALUE_WITH_DIGIT),
+        re.compile(r"(?i)(?:" + _SECRET_WORDS + r")" + _KEY_END + r":\s*" + _VALUE_WITH_DIGIT),
         -1,
         _WORD_NEEDLES,
         lower=True,
@@ -227,7 +246,7 @@ class Redactor:
         use_detect_secrets: bool = True,
         every_line: bool = False,
     ) -> None:
-        self.known = sorted({k for k in known if k}, key=len, reverse=True)
+        self.known = sorted({v for k in known if k for v in _spellings(k)}, key=len, reverse=True)
         self._known_re = (
             re.compile("|".join(re.escape(k) for k in self.known)) if self.known else None
         )
@@ -281,6 +300,17 @@ class Redactor:
                     kinds["detect-secrets:" + kind] += n
             lines[index] = line
         return "\n".join(lines)
+
+
+def _spellings(value: str) -> set[str]:
+    """``value`` as it may appear in a log: as is, JSON-escaped, percent-encoded (in URLs)."""
+    return {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote(value, safe="/"),
+    }
 
 
 def _apply_patterns(text: str, kinds: Counter[str]) -> str:

@@ -3,27 +3,41 @@
 Three families are understood:
 
 * Python tracebacks, including chained ones ("During handling of the above exception…",
-  "The above exception was the direct cause…") and a bare ``SyntaxError`` report.  The
-  exception reported is the last one printed; earlier ones go to ``causes``.
+  "The above exception was the direct cause…"), a bare ``SyntaxError`` report and exception
+  groups (:mod:`console.explain.pytraces`).  The exception reported is the last one
+  printed; earlier ones go to ``causes``.
 * Node.js errors: ``Name: message`` + ``at name (file:line:col)`` frames, the errno ``code``
   block (``EADDRINUSE``), ``[cause]:`` chains and unhandled promise rejections.
 * JVM / Kotlin: ``Caused by:`` chains (the innermost cause is reported), ``... N more``,
   ``Suppressed:`` blocks (skipped), Reactor checkpoints, and frames glued onto one line.
 
-Frames are stored innermost first, the reported exception's frames before those of the
-exceptions around it.  :func:`mark_app_frames` decides which frames are the application's
-own, from a JVM package prefix, a project path, or automatically.
+A log prefix repeated on every line of a trace (a timestamp, ``app-1  | ``) is cut
+(:mod:`console.explain.tracelines`).  Frames are stored innermost first, the reported
+exception's frames before those of the exceptions around it.  :func:`mark_app_frames`
+decides which frames are the application's own, from a JVM package prefix, a project
+path, or automatically.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
 
 from console.explain.appframes import is_library_path, is_proxy_frame, mark_app_frames
+from console.explain.pytraces import (
+    is_syntax_location,
+    parse_group,
+    parse_python,
+    parse_python_syntax,
+)
+from console.explain.tracelines import (
+    GROUP_START,
+    PY_START,
+    Block,
+    chain_failure,
+    clean_lines,
+    log_prefix,
+)
 from console.model import Failure, Frame
-
-Language = Literal["python", "node", "jvm"]
 
 __all__ = [
     "extract_failure",
@@ -32,18 +46,6 @@ __all__ = [
     "mark_app_frames",
     "parse_traces",
 ]
-
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
-
-# --- Python ------------------------------------------------------------------------------
-_PY_START = "Traceback (most recent call last)"
-_PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<name>.+?))?\s*$')
-_PY_EXC = re.compile(r"^(?P<exc>[A-Za-z_][\w.]*)(?::\s?(?P<msg>.*))?$")
-_PY_CHAIN = (
-    "During handling of the above exception, another exception occurred",
-    "The above exception was the direct cause of the following exception",
-)
-_PY_SYNTAX = re.compile(r"^(?:SyntaxError|IndentationError|TabError)\b")
 
 # --- JVM ---------------------------------------------------------------------------------
 # ``at pkg.Class.method(Source.kt:12)``; no space before "(", may be glued to the previous
@@ -61,153 +63,24 @@ _JVM_CAUSED = re.compile(r"^\s*Caused by:\s*(?P<rest>.*)$")
 _JVM_SUPPRESSED = re.compile(r"^(?P<indent>\s*)Suppressed:\s")
 
 # --- Node --------------------------------------------------------------------------------
+# Matched against the stripped line without a trailing "{" (see _node_frame_match); each
+# part ends on a non-space character, so matching is linear (a lazy name followed by
+# ``\s*\{?\s*$`` backtracked for minutes on a long run of spaces).
 _NODE_FRAME = re.compile(
-    r"^\s*at\s+(?:(?P<name>[^()]+?)\s+\((?P<loc>.*)\)|(?P<bare>[^()\s][^()]*?))\s*\{?\s*$"
+    r"at\s+(?:(?P<name>[^()]*[^()\s])\s+\((?P<loc>.*)\)|(?P<bare>[^()\s](?:[^()]*[^()\s])?))"
 )
 _NODE_LOC = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
 _NODE_HEADER = re.compile(
     r"^(?:Uncaught\s+)?(?P<name>[A-Za-z_$][\w$.]*(?:Error|Exception)|Error)"
     r"(?:\s+\[(?P<code>[A-Z][A-Z0-9_]*)\])?(?::\s?(?P<msg>.*))?$"
 )
-_NODE_REJECTION = re.compile(r"^\[(?P<name>UnhandledPromiseRejection\w*):\s?(?P<msg>.*?)\]?\s*\{?$")
+# The message is greedy and trimmed of "] {" afterwards (linear on long lines).
+_NODE_REJECTION = re.compile(r"^\[(?P<name>UnhandledPromiseRejection\w*):\s?(?P<msg>.*)$")
 _NODE_CODE = re.compile(r"^\s*code:\s*['\"](?P<code>[\w.-]+)['\"]")
 _NODE_CAUSE = re.compile(r"^\s*\[cause\]:\s*(?P<rest>.*)$")
 _ERRNO = re.compile(r"^(?:\w+ )?(?P<code>E[A-Z]{2,})\b")
 
 _HEADER_LOOKBACK = 8
-
-
-class _Block:
-    """One exception of a chain while it is being parsed."""
-
-    __slots__ = ("exception", "message", "frames", "code")
-
-    def __init__(self, exception: str, message: str = "") -> None:
-        self.exception = exception
-        self.message = message
-        self.frames: list[Frame] = []
-        self.code: str | None = None
-
-    def title(self) -> str:
-        return f"{self.exception}: {self.message}" if self.message else self.exception
-
-
-def _chain_failure(blocks: list[_Block], language: Language) -> Failure:
-    """The failure of a parsed chain: the last block is the root; its frames come first."""
-    root = blocks[-1]
-    return Failure(
-        exception=root.exception,
-        message=root.message,
-        frames=[f for block in reversed(blocks) for f in block.frames],
-        language=language,
-        causes=[b.title() for b in blocks[:-1]],
-    )
-
-
-def _clean(text: str) -> list[str]:
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
-# --- Python ------------------------------------------------------------------------------
-
-
-def _py_block(lines: list[str], i: int) -> tuple[_Block | None, int]:
-    """Parse one ``Traceback`` block starting after its header; returns (block, next)."""
-    n = len(lines)
-    frames: list[Frame] = []
-    while i < n:
-        line = lines[i]
-        match = _PY_FRAME.match(line)
-        if match:
-            frames.append(
-                Frame(
-                    name=match["name"] or "<module>",
-                    file=match["file"],
-                    line=int(match["line"]),
-                    raw=line.strip(),
-                )
-            )
-            i += 1
-            continue
-        if not line.strip() or line[:1] in " \t":
-            # Source lines, caret markers, "[Previous line repeated N more times]".
-            i += 1
-            continue
-        exc = _PY_EXC.match(line.strip())
-        if exc and _PY_START not in line:
-            block = _Block(exc["exc"], (exc["msg"] or "").strip())
-            frames.reverse()
-            block.frames = frames
-            return block, i + 1
-        return None, i
-    return None, i
-
-
-def _chain_next(lines: list[str], i: int) -> int | None:
-    """Index of the next chained ``Traceback`` line after a block ending at ``i``."""
-    n = len(lines)
-    for j in range(i, min(n, i + 6)):
-        if lines[j].strip().startswith(_PY_CHAIN):
-            for k in range(j + 1, min(n, j + 4)):
-                if _PY_START in lines[k]:
-                    return k
-                if lines[k].strip():
-                    return None
-            return None
-    return None
-
-
-def _parse_python(lines: list[str], start: int) -> tuple[Failure | None, int]:
-    prefix = lines[start][: lines[start].index(_PY_START)]
-    offset = 0
-    if prefix.strip():
-        # A log prefix ("app-1  | ") repeated on every line of the traceback: strip it.
-        offset = start
-        view = lines[start : start + 5000]
-        lines = [line[len(prefix) :] if line.startswith(prefix) else line for line in view]
-        start = 0
-    blocks: list[_Block] = []
-    i = start
-    while True:
-        block, i = _py_block(lines, i + 1)
-        if block is None:
-            break
-        blocks.append(block)
-        nxt = _chain_next(lines, i)
-        if nxt is None:
-            break
-        i = nxt
-    if not blocks:
-        return None, max(i, start + 1) + offset
-    failure = _chain_failure(blocks, "python")
-    return failure, i + offset
-
-
-def _parse_python_syntax(lines: list[str], start: int) -> tuple[Failure | None, int]:
-    """A ``SyntaxError`` printed without a traceback (error in the main script)."""
-    match = _PY_FRAME.match(lines[start])
-    assert match is not None
-    for j in range(start + 1, min(len(lines), start + 6)):
-        text = lines[j].strip()
-        if _PY_SYNTAX.match(text):
-            exc = _PY_EXC.match(text)
-            assert exc is not None
-            frame = Frame(
-                name=match["name"] or "<module>",
-                file=match["file"],
-                line=int(match["line"]),
-                raw=lines[start].strip(),
-            )
-            failure = Failure(
-                exception=exc["exc"],
-                message=(exc["msg"] or "").strip(),
-                frames=[frame],
-                language="python",
-            )
-            return failure, j + 1
-    return None, start + 1
 
 
 # --- JVM ---------------------------------------------------------------------------------
@@ -239,7 +112,7 @@ def _jvm_header(text: str) -> tuple[str, str] | None:
     return cls, (match["msg"] or "").strip()
 
 
-def _jvm_find_header(lines: list[str], first: int, floor: int) -> _Block:
+def _jvm_find_header(lines: list[str], first: int, floor: int) -> Block:
     """The exception line above the first frame (messages may span lines)."""
     # The header may share the line with the first frame (glued output).
     head = lines[first]
@@ -248,11 +121,11 @@ def _jvm_find_header(lines: list[str], first: int, floor: int) -> _Block:
     if prefix:
         found = _jvm_header(prefix)
         if found:
-            return _Block(*found)
+            return Block(*found)
     for j in range(first - 1, max(floor, first - _HEADER_LOOKBACK) - 1, -1):
         found = _jvm_header(lines[j])
         if found:
-            return _Block(*found)
+            return Block(*found)
     for j in range(first - 1, max(floor, first - 2) - 1, -1):
         # A log prefix before the exception: take the last qualified *Exception/*Error name.
         names = re.findall(
@@ -261,8 +134,8 @@ def _jvm_find_header(lines: list[str], first: int, floor: int) -> _Block:
         )
         if names:
             cls, msg = names[0]
-            return _Block(cls, msg.strip())
-    return _Block("UnknownException")
+            return Block(cls, msg.strip())
+    return Block("UnknownException")
 
 
 def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
@@ -273,8 +146,15 @@ def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
     checkpoint = False
     pending_header = False
     continuation = 0
+    first = _JVM_FRAME.search(lines[start])
+    # A log prefix on every line ("<timestamp> app | \tat ..."): cut it before reading
+    # "Caused by:" and "... N more" lines.
+    prefix = log_prefix(lines[start], first.group(0), spaces=False) if first else None
     while i < n:
         line = lines[i]
+        cut = prefix.match(line) if prefix is not None else None
+        if cut is not None:
+            line = line[cut.end() :]
         stripped = line.strip()
         indent = len(line) - len(line.lstrip())
         if checkpoint:
@@ -294,13 +174,13 @@ def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
             pending_header = False
             i += 1
             continue
-        if _JVM_MORE.match(line):
-            i += 1
+        if _JVM_MORE.match(line) or stripped.startswith("at (Coroutine boundary"):
+            i += 1  # kotlinx.coroutines' debug marker between the resumed and the caller frames
             continue
         caused = _JVM_CAUSED.match(line)
         if caused:
             found = _jvm_header(caused["rest"]) or (caused["rest"].split(":", 1)[0].strip(), "")
-            blocks.append(_Block(*found))
+            blocks.append(Block(*found))
             pending_header = True
             continuation = 0
             i += 1
@@ -320,11 +200,21 @@ def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
             i += 1
             continue
         break
-    failure = _chain_failure(blocks, "jvm")
+    failure = chain_failure(blocks, "jvm")
     return failure, i
 
 
 # --- Node --------------------------------------------------------------------------------
+
+
+def _node_frame_match(line: str) -> re.Match[str] | None:
+    """The ``at ...`` frame on ``line`` (a trailing "{" opens a property block)."""
+    text = line.strip()
+    if not text.startswith("at"):
+        return None
+    if text.endswith("{"):
+        text = text[:-1].rstrip()
+    return _NODE_FRAME.fullmatch(text)
 
 
 def _node_frame(match: re.Match[str]) -> Frame:
@@ -348,27 +238,28 @@ def _node_frame(match: re.Match[str]) -> Frame:
     return Frame(name=name, file=file, line=line, raw=match.group(0).strip())
 
 
-def _node_header(text: str) -> _Block | None:
+def _node_header(text: str) -> Block | None:
     text = text.strip()
     rejection = _NODE_REJECTION.match(text)
     if rejection:
-        return _Block(rejection["name"], rejection["msg"].strip())
+        message = rejection["msg"].rstrip().removesuffix("{").rstrip().removesuffix("]")
+        return Block(rejection["name"], message.strip())
     match = _NODE_HEADER.match(text)
     if not match:
         return None
-    block = _Block(match["name"], (match["msg"] or "").strip())
+    block = Block(match["name"], (match["msg"] or "").strip())
     block.code = match["code"]
     return block
 
 
-def _node_find_header(lines: list[str], first: int, floor: int) -> _Block:
+def _node_find_header(lines: list[str], first: int, floor: int) -> Block:
     for j in range(first - 1, max(floor, first - _HEADER_LOOKBACK) - 1, -1):
         if j < floor:
             break
         block = _node_header(lines[j])
         if block:
             return block
-    return _Block("Error")
+    return Block("Error")
 
 
 def _parse_node(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
@@ -381,7 +272,7 @@ def _parse_node(lines: list[str], start: int, floor: int) -> tuple[Failure, int]
     while i < n:
         line = lines[i]
         stripped = line.strip()
-        at = _NODE_FRAME.match(line) if stripped.startswith("at ") else None
+        at = _node_frame_match(line)
         if at:
             if not emitted:
                 blocks[-1].frames.append(_node_frame(at))
@@ -402,7 +293,7 @@ def _parse_node(lines: list[str], start: int, floor: int) -> tuple[Failure, int]
             if cause:
                 block = _node_header(cause["rest"].rstrip("{ ").rstrip())
                 if block is None:
-                    block = _Block("Error", cause["rest"].strip())
+                    block = Block("Error", cause["rest"].strip())
                 blocks.append(block)
                 emitted = False
             if line.startswith("}"):
@@ -417,16 +308,11 @@ def _parse_node(lines: list[str], start: int, floor: int) -> tuple[Failure, int]
         code = block.code or (errno["code"] if errno else None)
         if code and block.exception == "Error":
             block.exception = code
-    failure = _chain_failure(blocks, "node")
+    failure = chain_failure(blocks, "node")
     return failure, i
 
 
 # --- scanning ----------------------------------------------------------------------------
-
-
-def _is_syntax_location(line: str) -> bool:
-    match = _PY_FRAME.match(line)
-    return match is not None and not match["name"]
 
 
 def _scan(lines: list[str]) -> list[Failure]:
@@ -436,15 +322,17 @@ def _scan(lines: list[str]) -> list[Failure]:
     floor = 0  # headers are never searched above the end of the previous trace
     while i < n:
         line = lines[i]
-        if _PY_START in line:
-            failure, nxt = _parse_python(lines, i)
-        elif 'File "' in line and _is_syntax_location(line):
-            failure, nxt = _parse_python_syntax(lines, i)
+        if GROUP_START in line:
+            failure, nxt = parse_group(lines, i, _scan)
+        elif PY_START in line:
+            failure, nxt = parse_python(lines, i)
+        elif 'File "' in line and is_syntax_location(line):
+            failure, nxt = parse_python_syntax(lines, i)
         elif line.startswith("[UnhandledPromiseRejection"):
             failure, nxt = _parse_node(lines, i + 1, i)
         elif "at " in line and _JVM_FRAME.search(line):
             failure, nxt = _parse_jvm(lines, i, floor)
-        elif line.lstrip().startswith("at ") and _NODE_FRAME.match(line):
+        elif _node_frame_match(line):
             failure, nxt = _parse_node(lines, i, floor)
         else:
             i += 1
@@ -467,7 +355,7 @@ def parse_traces(text: str) -> list[Failure]:
     """
     if not text:
         return []
-    failures = _scan(_clean(text))
+    failures = _scan(clean_lines(text))
     for failure in failures:
         mark_app_frames(failure)
     return failures
@@ -485,7 +373,7 @@ def extract_failure(text: str, *, app: str | None = None) -> Failure | None:
     """
     if not text:
         return None
-    failures = _scan(_clean(text))
+    failures = _scan(clean_lines(text))
     if not failures:
         return None
     return mark_app_frames(failures[-1], app)

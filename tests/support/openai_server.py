@@ -15,6 +15,8 @@ Reply builders (module functions, also available as methods of the server object
         drop_after=None)
     error_reply(status, body=None, headers=None)
     hang_reply(seconds, then=None)
+    raw_reply(payload, status=200): exactly ``payload`` as the JSON body (malformed
+        completions: no choices, no usage, null content)
 """
 
 from __future__ import annotations
@@ -68,7 +70,20 @@ class HangReply:
     then: ChatReply | ErrorReply | None = None
 
 
-Reply = ChatReply | ErrorReply | HangReply
+@dataclass
+class RawReply:
+    """Exactly ``payload`` as the JSON response body, with ``status``."""
+
+    payload: dict[str, Any]
+    status: int = 200
+
+
+Reply = ChatReply | ErrorReply | HangReply | RawReply
+
+
+def raw_reply(payload: dict[str, Any], status: int = 200) -> RawReply:
+    """A response whose JSON body is ``payload`` as given (for malformed completions)."""
+    return RawReply(payload, status)
 
 
 def chat_reply(
@@ -157,6 +172,7 @@ class OpenAIServer:
     chat_reply = staticmethod(chat_reply)
     error_reply = staticmethod(error_reply)
     hang_reply = staticmethod(hang_reply)
+    raw_reply = staticmethod(raw_reply)
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
@@ -250,6 +266,9 @@ class OpenAIServer:
                     if server._stopping.wait(reply.seconds):
                         return
                     reply = reply.then or chat_reply("")
+                if isinstance(reply, RawReply):
+                    self._send_json(reply.status, reply.payload)
+                    return
                 if isinstance(reply, ErrorReply):
                     payload = reply.body or {
                         "error": {

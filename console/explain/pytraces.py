@@ -1,0 +1,174 @@
+"""Python tracebacks: chained ones, a bare ``SyntaxError`` report, exception groups.
+
+The exception reported is the last one printed; earlier ones go to ``causes``.  Of an
+exception group (PEP 654) the first sub-exception that is not itself a group is reported,
+and the group is its outermost cause.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from console.explain.tracelines import (
+    GROUP_START,
+    PY_START,
+    Block,
+    chain_failure,
+    group_segments,
+    is_group_name,
+    strip_prefix,
+)
+from console.model import Failure, Frame
+
+# The name ends on a non-space character: a lazy ``.+?`` before ``\s*$`` took quadratic
+# time on a line with a long run of spaces.
+_PY_FRAME = re.compile(
+    r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+)(?:, in (?P<name>.*?\S))?\s*$'
+)
+_PY_EXC = re.compile(r"^(?P<exc>[A-Za-z_][\w.]*)(?::\s?(?P<msg>.*))?$")
+_PY_CHAIN = (
+    "During handling of the above exception, another exception occurred",
+    "The above exception was the direct cause of the following exception",
+)
+_PY_SYNTAX = re.compile(r"^(?:SyntaxError|IndentationError|TabError)\b")
+
+
+def _py_block(lines: list[str], i: int) -> tuple[Block | None, int]:
+    """Parse one ``Traceback`` block starting after its header; returns (block, next)."""
+    n = len(lines)
+    frames: list[Frame] = []
+    while i < n:
+        line = lines[i]
+        match = _PY_FRAME.match(line)
+        if match:
+            frames.append(
+                Frame(
+                    name=match["name"] or "<module>",
+                    file=match["file"],
+                    line=int(match["line"]),
+                    raw=line.strip(),
+                )
+            )
+            i += 1
+            continue
+        if not line.strip() or line[:1] in " \t":
+            # Source lines, caret markers, "[Previous line repeated N more times]".
+            i += 1
+            continue
+        exc = _PY_EXC.match(line.strip())
+        if exc and PY_START not in line:
+            block = Block(exc["exc"], (exc["msg"] or "").strip())
+            frames.reverse()
+            block.frames = frames
+            return block, i + 1
+        return None, i
+    return None, i
+
+
+def _chain_next(lines: list[str], i: int) -> int | None:
+    """Index of the next chained ``Traceback`` line after a block ending at ``i``."""
+    n = len(lines)
+    for j in range(i, min(n, i + 6)):
+        if lines[j].strip().startswith(_PY_CHAIN):
+            for k in range(j + 1, min(n, j + 4)):
+                if PY_START in lines[k]:
+                    return k
+                if lines[k].strip():
+                    return None
+            return None
+    return None
+
+
+def parse_python(lines: list[str], start: int) -> tuple[Failure | None, int]:
+    offset = 0
+    # A log prefix ("app-1  | ", a timestamp) repeated on every line of the traceback.
+    view = strip_prefix(lines, start, PY_START)
+    if view is not None:
+        offset, lines, start = start, view, 0
+    blocks: list[Block] = []
+    i = start
+    while True:
+        block, i = _py_block(lines, i + 1)
+        if block is None:
+            break
+        blocks.append(block)
+        nxt = _chain_next(lines, i)
+        if nxt is None:
+            break
+        i = nxt
+    if not blocks:
+        return None, max(i, start + 1) + offset
+    failure = chain_failure(blocks, "python")
+    return failure, i + offset
+
+
+def parse_python_syntax(lines: list[str], start: int) -> tuple[Failure | None, int]:
+    """A ``SyntaxError`` printed without a traceback (error in the main script)."""
+    match = _PY_FRAME.match(lines[start])
+    assert match is not None
+    for j in range(start + 1, min(len(lines), start + 6)):
+        text = lines[j].strip()
+        if _PY_SYNTAX.match(text):
+            exc = _PY_EXC.match(text)
+            assert exc is not None
+            frame = Frame(
+                name=match["name"] or "<module>",
+                file=match["file"],
+                line=int(match["line"]),
+                raw=lines[start].strip(),
+            )
+            failure = Failure(
+                exception=exc["exc"],
+                message=(exc["msg"] or "").strip(),
+                frames=[frame],
+                language="python",
+            )
+            return failure, j + 1
+    return None, start + 1
+
+
+def is_syntax_location(line: str) -> bool:
+    match = _PY_FRAME.match(line)
+    return match is not None and not match["name"]
+
+
+def parse_group(
+    lines: list[str], start: int, scan: Callable[[list[str]], list[Failure]]
+) -> tuple[Failure | None, int]:
+    """The exception group whose header is ``lines[start]``; returns (failure, next index).
+
+    The root is the first sub-exception that is not itself a group (in print order), its
+    frames followed by the group's; the group's title is the outermost cause.  ``scan``
+    parses the traces of one segment.
+    """
+    offset = 0
+    # The header is "+ Exception Group ..."; a log prefix is whatever precedes the "+ ".
+    view = strip_prefix(lines, start, "+ " + GROUP_START)
+    if view is not None:
+        offset, lines, start = start, view, 0
+    segments, end = group_segments(lines, start)
+    parsed: list[Failure] = []
+    for segment in segments:
+        found = scan(segment)
+        if not found:  # a sub-exception raised without a traceback: "Name: message"
+            last = next((t.strip() for t in reversed(segment) if t.strip()), "")
+            exc = _PY_EXC.match(last)
+            if exc:
+                found = [Failure(exception=exc["exc"], message=(exc["msg"] or "").strip())]
+        parsed += found[-1:]
+    if not parsed:
+        return None, end + offset
+    group, leaves = parsed[0], [f for f in parsed[1:] if not is_group_name(f.exception)]
+    if not leaves:
+        return group.model_copy(update={"language": "python"}), end + offset
+    leaf = leaves[0]
+    title = f"{group.exception}: {group.message}" if group.message else group.exception
+    failure = Failure(
+        exception=leaf.exception,
+        message=leaf.message,
+        frames=[*leaf.frames, *group.frames],
+        language="python",
+        causes=[title, *leaf.causes],
+    )
+    return failure, end + offset
