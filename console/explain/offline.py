@@ -100,6 +100,19 @@ def _search(pattern: str, *, log: bool = True, flags: int = re.I) -> Matcher:
     return matches
 
 
+def _first_of(*matchers: Matcher) -> Matcher:
+    """The first matcher that matches, in order of preference."""
+
+    def matches(data: TriageInput) -> re.Match[str] | bool | None:
+        for matcher in matchers:
+            match = matcher(data)
+            if match:
+                return match
+        return None
+
+    return matches
+
+
 def _group(match: re.Match[str] | None) -> str:
     """The first non-empty group of ``match``, or ``""``."""
     if match is None:
@@ -145,10 +158,14 @@ RULES: list[Rule] = [
     ),
     Rule(
         "missing-module",
-        _search(
-            r"No module named '?([\w.]+)'?|Cannot find (?:module|package) '([^']+)'"
-            r"|ClassNotFoundException:? ?([\w.$]+)?|NoClassDefFoundError:? ?([\w/$.]+)?"
-            r"|MODULE_NOT_FOUND|ERR_MODULE_NOT_FOUND"
+        _first_of(
+            # Patterns that name the module come first: Node prints the bare code
+            # ("MODULE_NOT_FOUND: Cannot find module 'x'") before the name.
+            _search(
+                r"No module named '?([\w.]+)'?|Cannot find (?:module|package) '([^']+)'"
+                r"|ClassNotFoundException:? ?([\w.$]+)|NoClassDefFoundError:? ?([\w/$.]+)"
+            ),
+            _search(r"ClassNotFoundException|NoClassDefFoundError|(?:ERR_)?MODULE_NOT_FOUND"),
         ),
         0.85,
     ),

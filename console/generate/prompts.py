@@ -26,6 +26,7 @@ Your answer was rejected: {error}
 Answer again with the complete project as one JSON object of the same shape, fixing that
 problem."""
 
+
 class ProjectFile(BaseModel):
     """One file of a generated project."""
 

@@ -426,3 +426,17 @@ async def test_a_stored_korean_model_answer_still_wins_over_a_stale_offline_one(
     ko = await explain_failure(_trace_input(), settings=settings, db=db, lang="ko")
     assert ko.source == "cached" and ko.explanation_id == llm
     assert ko.explanation and ko.explanation.reason == "모델의 설명"
+
+
+@pytest.mark.parametrize("lang", ["en", "ko"])
+def test_node_missing_module_names_the_module_not_the_code(lang: str) -> None:
+    data = TriageInput(
+        _fail(
+            "MODULE_NOT_FOUND",
+            "Cannot find module 'express'",
+            _app("Object.<anonymous>", "/srv/shop/app.js", 1),
+        )
+    )
+    explanation, rule = triage(data, lang=lang)
+    assert rule == "missing-module"
+    assert "express" in explanation.reason and "express" in explanation.guide
