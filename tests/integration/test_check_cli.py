@@ -16,6 +16,7 @@ import pytest
 
 from storage import runs
 from storage.db import Database
+from tests.support.cli import run_verdict
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PY = shlex.quote(sys.executable)
@@ -36,13 +37,7 @@ JSON_KEYS = {
 
 def verdict(*args: str, db: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, VERDICT_SANDBOX_STOP_GRACE="0.5", VERDICT_SANDBOX_SETTLE="0.3")
-    return subprocess.run(
-        [sys.executable, "-m", "console.cli", "--db", str(db), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
+    return run_verdict(*args, db=db, timeout=120, env=env)
 
 
 def test_check_json_pass_and_crash_then_history(db_path: Path) -> None:

@@ -8,7 +8,6 @@ import queue
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,12 +15,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.cli import VERDICT
 from tests.support.kafka_broker import KafkaBroker
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "queue"
-VERDICT = [sys.executable, "-m", "console.cli"]
 
 
 def kafka_env() -> dict[str, str]:

@@ -5,24 +5,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import run_verdict
+
 pytestmark = pytest.mark.timeout(120)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "queue"
-VERDICT = [sys.executable, "-m", "console.cli"]
-
-
-def verdict(
-    *args: str, db: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*VERDICT, "--db", str(db), *args], capture_output=True, text=True, timeout=90, env=env
-    )
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +22,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[tuple[
     db = home / "v.db"
     # module-scoped: runs before the per-test XDG isolation, so isolate it here
     env = dict(os.environ, XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "cfg"))
-    result = verdict("run", str(FIXTURES / "quick.toml"), "--slots", "2", "--json", db=db, env=env)
+    result = run_verdict(
+        "run", str(FIXTURES / "quick.toml"), "--slots", "2", "--json", db=db, env=env
+    )
     jobs = {(e["prompt"], e["model"]): e for e in json.loads(result.stdout)["jobs"]}
     return db, jobs
 
@@ -39,7 +32,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[tuple[
 def test_rerun_is_a_new_attempt_linked_to_the_old_run(history: tuple[Path, dict]) -> None:
     db, jobs = history
     crashed = jobs[("v2", "m1")]
-    result = verdict("rerun", crashed["run_id"], "--json", db=db)
+    result = run_verdict("rerun", crashed["run_id"], "--json", db=db)
     assert result.returncode == 1  # still crashes
     (entry,) = json.loads(result.stdout)["jobs"]
     assert (entry["prompt"], entry["model"], entry["verdict"]) == ("v2", "m1", "crashed")
@@ -54,7 +47,7 @@ def test_rerun_is_a_new_attempt_linked_to_the_old_run(history: tuple[Path, dict]
 def test_fan_out_reports_which_other_combinations_pass(history: tuple[Path, dict]) -> None:
     db, jobs = history
     crashed = jobs[("v2", "m1")]
-    result = verdict("rerun", crashed["run_id"], "--fan-out", db=db)
+    result = run_verdict("rerun", crashed["run_id"], "--fan-out", db=db)
     assert result.returncode == 0, result.stderr  # a working combination was found
     assert "2 of 3 combinations pass: quick/v1/m1, quick/v1/m2" in result.stderr
     with sqlite3.connect(db) as conn:
@@ -72,7 +65,7 @@ def test_fan_out_reports_which_other_combinations_pass(history: tuple[Path, dict
 
 def test_rerun_of_an_unknown_run_is_bad_input(history: tuple[Path, dict]) -> None:
     db, _ = history
-    result = verdict("rerun", "no-such-run", db=db)
+    result = run_verdict("rerun", "no-such-run", db=db)
     assert result.returncode == 2
     assert (
         result.stderr.strip()
@@ -85,16 +78,16 @@ def test_history_names_each_runs_combination_and_filters_by_verdict(
 ) -> None:
     db, jobs = history
     env = dict(os.environ, COLUMNS="200")
-    listed = verdict("history", "--limit", "50", db=db, env=env)
+    listed = run_verdict("history", "--limit", "50", db=db, env=env)
     assert listed.returncode == 0
     for (prompt, model), job in jobs.items():
         row = next(line for line in listed.stdout.splitlines() if job["run_id"] in line)
         assert f"{job['spec']}/{prompt}/{model}" in row
     verdict_name = next(job["verdict"] for job in jobs.values() if job["verdict"] != "pass")
     expected = {job["run_id"] for job in jobs.values() if job["verdict"] == verdict_name}
-    filtered = verdict("history", "--verdict", verdict_name, "--limit", "50", "--json", db=db)
+    filtered = run_verdict("history", "--verdict", verdict_name, "--limit", "50", "--json", db=db)
     rows = json.loads(filtered.stdout)
     assert {row["verdict"] for row in rows} == {verdict_name}
     assert expected <= {row["run_id"] for row in rows}  # other tests here may add reruns
-    bad = verdict("history", "--verdict", "nope", db=db)
+    bad = run_verdict("history", "--verdict", "nope", db=db)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1

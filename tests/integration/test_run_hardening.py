@@ -16,21 +16,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.support.cli import VERDICT, db_rows, run_verdict
+
 pytestmark = pytest.mark.timeout(120)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "queue"
-VERDICT = [sys.executable, "-m", "console.cli"]
-
-
-def verdict(*args: str, db: Path, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*VERDICT, "--db", str(db), *args], capture_output=True, text=True, timeout=timeout
-    )
-
-
-def rows(db: Path, sql: str, *params: object) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
 
 
 @pytest.mark.parametrize("command", [["run", str(FIXTURES / "quick.toml")], ["rerun", "r1"]])
@@ -39,7 +29,7 @@ def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = verdict(*command, db=blocker / "v.db")
+    result = run_verdict(*command, db=blocker / "v.db")
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "cannot open the database" in result.stderr and str(blocker) in result.stderr
@@ -48,12 +38,12 @@ def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
 def test_a_read_only_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
     db = tmp_path / "ro" / "v.db"
-    assert verdict("run", str(FIXTURES / "quick.toml"), db=db).returncode == 1
+    assert run_verdict("run", str(FIXTURES / "quick.toml"), db=db).returncode == 1
     for path in db.parent.iterdir():
         path.chmod(0o444)
     db.parent.chmod(0o555)
     try:
-        result = verdict("run", str(FIXTURES / "quick.toml"), db=db)
+        result = run_verdict("run", str(FIXTURES / "quick.toml"), db=db)
     finally:
         db.parent.chmod(0o755)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
@@ -113,7 +103,7 @@ def test_a_job_held_by_another_live_run_is_awaited_then_run_when_that_process_di
             text=True,
         )
         deadline = time.monotonic() + 60
-        while rows(db, "SELECT state FROM jobs WHERE job_id = ?", jobs[1].job_id) != [("done",)]:
+        while db_rows(db, "SELECT state FROM jobs WHERE job_id = ?", jobs[1].job_id) != [("done",)]:
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.05)
         time.sleep(1.0)  # it keeps waiting for the held job rather than reporting it pending
@@ -125,7 +115,7 @@ def test_a_job_held_by_another_live_run_is_awaited_then_run_when_that_process_di
     assert process.returncode == 0, err
     entries = json.loads(out)["jobs"]
     assert [(e["job_id"], e["verdict"]) for e in entries] == [(j.job_id, "pass") for j in jobs]
-    assert rows(db, "SELECT COUNT(*) FROM verdicts") == [(2,)]
+    assert db_rows(db, "SELECT COUNT(*) FROM verdicts") == [(2,)]
 
 
 def test_after_a_sigkill_the_rerun_ends_the_killed_run_and_leaves_no_process(
@@ -146,7 +136,7 @@ def test_after_a_sigkill_the_rerun_ends_the_killed_run_and_leaves_no_process(
             with_run: list[tuple] = []
             if db.exists():
                 try:
-                    with_run = rows(db, "SELECT r.run_id FROM runs r WHERE r.status = 'running'")
+                    with_run = db_rows(db, "SELECT r.run_id FROM runs r WHERE r.status = 'running'")
                 except sqlite3.OperationalError:
                     pass  # tables not created yet
             marked = with_run and proctree.scan_marked(f"VERDICT_RUN={with_run[0][0]}".encode())
@@ -160,7 +150,7 @@ def test_after_a_sigkill_the_rerun_ends_the_killed_run_and_leaves_no_process(
     marker = f"VERDICT_RUN={killed_run}".encode()
     assert proctree.scan_marked(marker), "the orphaned app should still be running here"
     try:
-        result = verdict("run", str(FIXTURES / "slow.toml"), "--json", db=db)
+        result = run_verdict("run", str(FIXTURES / "slow.toml"), "--json", db=db)
         assert result.returncode == 0, result.stderr
         assert not proctree.scan_marked(marker)
     finally:
@@ -168,20 +158,20 @@ def test_after_a_sigkill_the_rerun_ends_the_killed_run_and_leaves_no_process(
             psutil.Process(pid).kill()
     (entry,) = json.loads(result.stdout)["jobs"]
     assert entry["verdict"] == "pass" and entry["run_id"] != killed_run
-    assert rows(db, "SELECT status FROM runs WHERE run_id = ?", killed_run) == [("aborted",)]
-    assert rows(db, "SELECT COUNT(*) FROM verdicts") == [(1,)]
+    assert db_rows(db, "SELECT status FROM runs WHERE run_id = ?", killed_run) == [("aborted",)]
+    assert db_rows(db, "SELECT COUNT(*) FROM verdicts") == [(1,)]
 
 
 def test_a_rerun_whose_matrix_moved_says_it_reruns_the_recorded_job(tmp_path: Path) -> None:
     db = tmp_path / "v.db"
     matrix = passing_matrix(tmp_path)
-    first = json.loads(verdict("run", str(matrix), "--json", db=db).stdout)["jobs"][0]
+    first = json.loads(run_verdict("run", str(matrix), "--json", db=db).stdout)["jobs"][0]
     matrix.rename(tmp_path / "moved.toml")
-    result = verdict("rerun", first["run_id"], "--json", db=db)
+    result = run_verdict("rerun", first["run_id"], "--json", db=db)
     assert result.returncode == 0, result.stderr
     assert "is gone; rerunning the job as it was queued" in result.stderr
     (entry,) = json.loads(result.stdout)["jobs"]
     assert (entry["attempt"], entry["verdict"]) == (2, "pass")
-    assert rows(db, "SELECT rerun_of FROM runs WHERE run_id = ?", entry["run_id"]) == [
+    assert db_rows(db, "SELECT rerun_of FROM runs WHERE run_id = ?", entry["run_id"]) == [
         (first["run_id"],)
     ]
