@@ -365,4 +365,4 @@ def print_table(
         line.append(f"  verdict explain {entry['run_id']}", style="dim")
         console.print(line)
         if run and run.reason:
-            console.print(Padding(Text(run.reason), (0, 0, 0, 2)), style="italic")
+            console.print(Padding(Text(run.reason), (0, 0, 0, 2), expand=False), style="italic")
