@@ -18,6 +18,7 @@ from console.errors import UsageError
 COMMANDS = (
     "check",
     "history",
+    "show",
     "run",
     "worker",
     "rerun",

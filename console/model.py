@@ -295,6 +295,28 @@ class JobFinished(_Model):
     ts: float = Field(default_factory=time.time)
 
 
+class GenerationFinished(_Model):
+    """A job's project was generated (or not): what the generator said and returned.
+
+    ``responses`` are the model's raw answers in order (none for replay).  Each text is
+    capped when the event is built (``console.generate.record``) so one event stays well
+    under a Kafka record; ``notes`` says what was cut.
+    """
+
+    kind: Literal["generation_finished"] = "generation_finished"
+    run_id: str
+    job_id: str | None = None
+    ok: bool
+    reason: str = ""
+    generator: str = ""  # "llm", "replay", ...
+    attempts: int = 0
+    ms: float = 0.0
+    files: list[str] = Field(default_factory=list)
+    responses: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    ts: float = Field(default_factory=time.time)
+
+
 Event = Annotated[
     RunStarted
     | StageChanged
@@ -304,7 +326,8 @@ Event = Annotated[
     | RunAborted
     | JobQueued
     | JobStarted
-    | JobFinished,
+    | JobFinished
+    | GenerationFinished,
     Field(discriminator="kind"),
 ]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from console.model import (
     Event,
+    GenerationFinished,
     LogBatch,
     PortFound,
     RunAborted,
@@ -21,7 +22,7 @@ from storage.db import Database
 
 
 class Recorder:
-    """Stores runs, stages, log lines, verdicts and failures from events."""
+    """Stores runs, stages, log lines, verdicts, failures and generations from events."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -40,5 +41,7 @@ class Recorder:
             runs.record_result(self.db, event.result)
         elif isinstance(event, RunAborted):
             runs.record_aborted(self.db, event)
+        elif isinstance(event, GenerationFinished):
+            runs.record_generation(self.db, event)
 
     __call__ = handle

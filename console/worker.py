@@ -137,6 +137,7 @@ async def process_job(
 
     from console.checker import new_run_id, run_check
     from console.generate.payload import check_spec_for_job
+    from console.generate.record import generation_event, generator_kind
     from console.generate.result import GenerationResult
     from console.llm.context import llm_context
 
@@ -156,6 +157,8 @@ async def process_job(
                 reason = f"generator error: {_one_line(exc)}"
                 log.warning("job %s: %s", job.job_id, reason)
                 generated = GenerationResult(ok=False, reason=reason)
+            kind = generator_kind(generator, job)
+            send(generation_event(job.job_id, run_id, generated, kind))  # raw answers kept
             if not generated.ok:
                 result = _generation_failed(job, run_id, generated.reason, started, scratch, send)
             else:

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 
 from console.model import (
     CheckResult,
+    GenerationFinished,
     LogBatch,
     LogLine,
     PortFound,
@@ -108,7 +109,28 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX failures_fingerprint ON failures (fingerprint)")
 
 
-MIGRATIONS: list[Migration] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    # One row per generation (per run): the generator's outcome and its raw answers.
+    db.execute(
+        """CREATE TABLE generations (
+            run_id TEXT PRIMARY KEY,
+            job_id TEXT,
+            ok INTEGER NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            generator TEXT NOT NULL DEFAULT '',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            ms REAL,
+            files TEXT NOT NULL DEFAULT '[]',
+            responses TEXT NOT NULL DEFAULT '[]',
+            notes TEXT NOT NULL DEFAULT '[]',
+            ts REAL
+        )"""
+    )
+    db.execute("CREATE INDEX generations_job ON generations (job_id)")
+    db.execute("CREATE INDEX runs_rerun_of ON runs (rerun_of)")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2]
 
 
 class RunRecord(BaseModel):
@@ -316,6 +338,28 @@ def record_result(database: Database, result: CheckResult) -> None:
             )
 
 
+def record_generation(database: Database, event: GenerationFinished) -> None:
+    """Store a run's generation; the same event twice keeps one row (the first)."""
+    with database.write() as db:
+        db.execute(
+            "INSERT OR IGNORE INTO generations (run_id, job_id, ok, reason, generator,"
+            " attempts, ms, files, responses, notes, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.run_id,
+                event.job_id,
+                int(event.ok),
+                event.reason,
+                event.generator,
+                event.attempts,
+                event.ms,
+                json.dumps(event.files, ensure_ascii=False),
+                json.dumps(event.responses, ensure_ascii=False),
+                json.dumps(event.notes, ensure_ascii=False),
+                event.ts,
+            ),
+        )
+
+
 # --- reads ------------------------------------------------------------------------------
 def _record(row: dict[str, Any]) -> RunRecord:
     data = dict(row)
@@ -386,3 +430,30 @@ def run_stages(database: Database, run_id: str) -> list[dict[str, Any]]:
         " ORDER BY position, started",
         (run_id,),
     )
+
+
+def get_generation(database: Database, run_id: str) -> GenerationFinished | None:
+    """The recorded generation of a run (None for a ``verdict check`` run)."""
+    rows = database.query("SELECT * FROM generations WHERE run_id = ?", (run_id,))
+    if not rows:
+        return None
+    row = rows[0]
+    for name in ("files", "responses", "notes"):
+        row[name] = json.loads(row[name] or "[]")
+    row["ok"] = bool(row["ok"])
+    row["ms"] = row["ms"] or 0.0
+    return GenerationFinished.model_validate(row)
+
+
+def reruns_of(database: Database, run_id: str) -> list[RunRecord]:
+    """Runs that rerun ``run_id`` (a rerun or a fan-out of it), oldest first."""
+    rows = database.query(
+        "SELECT * FROM runs WHERE rerun_of = ? ORDER BY started, run_id", (run_id,)
+    )
+    return [_record(row) for row in rows]
+
+
+def count_with_fingerprint(database: Database, fingerprint: str) -> int:
+    """How many runs ended with this fingerprint."""
+    rows = database.query("SELECT COUNT(*) AS n FROM runs WHERE fingerprint = ?", (fingerprint,))
+    return int(rows[0]["n"])

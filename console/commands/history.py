@@ -1,4 +1,8 @@
-"""``verdict history``: the most recent runs, newest first."""
+"""``verdict history``: the most recent runs, newest first.
+
+A rerun (or a fan-out run) is marked ``↻ <original run>``; when it passed and its original
+failed, ``fixes <fingerprint>`` names the failure it fixed (``fixes`` in ``--json``).
+"""
 
 from __future__ import annotations
 
@@ -33,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from console.errors import UsageError
     from console.model import Verdict
     from console.report import VERDICT_STYLES
-    from storage.runs import recent_runs
+    from storage.runs import get_run, recent_runs
 
     try:
         limit = int(args.limit)
@@ -52,11 +56,14 @@ def run(args: argparse.Namespace) -> int:
     db = open_db(settings)
     try:
         records = recent_runs(db, limit, verdict=verdict_filter)
+        originals = {r.rerun_of: get_run(db, r.rerun_of) for r in records if r.rerun_of is not None}
     finally:
         db.close()
+    fixes = {r.run_id: _fixes(r, originals.get(r.rerun_of or "")) for r in records}
     if args.json:
         objects = [
-            record.model_dump(mode="json", exclude={"result"}) | {"duration": record.duration}
+            record.model_dump(mode="json", exclude={"result"})
+            | {"duration": record.duration, "fixes": fixes[record.run_id]}
             for record in records
         ]
         print(json.dumps(objects, ensure_ascii=False))
@@ -68,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     # Port and exit class are in --json and in `verdict explain`; the list stays narrow.
     headers = ("run", "started", "verdict", "secs", "error")
     today = time.strftime("%Y-%m-%d")
-    rows: list[tuple[list[str], str, str]] = []
+    rows: list[tuple[list[str], str, RunRecord]] = []
     for record in records:
         local = time.localtime(record.started or 0)
         same_day = time.strftime("%Y-%m-%d", local) == today
@@ -82,17 +89,32 @@ def run(args: argparse.Namespace) -> int:
             f"{duration:.1f}" if duration is not None else "",
             (record.fingerprint or "")[:8],
         ]
-        rows.append((cells, style, _what(record)))
+        rows.append((cells, style, record))
     table = Table(box=None, header_style="bold", pad_edge=False)
     for index, header in enumerate(headers):
         width = max([len(header)] + [len(cells[index]) for cells, _, _ in rows])
         table.add_column(header, no_wrap=True, min_width=width)
     table.add_column("what", overflow="ellipsis", no_wrap=True, ratio=1)
-    for cells, style, command in rows:
+    for cells, style, record in rows:
         texts = [Text(cell, style=style if i == 2 else "") for i, cell in enumerate(cells)]
-        table.add_row(*texts, Text(command))
+        what = Text(_what(record))
+        if record.rerun_of:
+            # A rerun takes a second line: what it reruns and, if so, what it fixed.
+            texts[0].append(f"\n↻ {record.rerun_of[:8]}", style="cyan")
+            fixed = fixes[record.run_id]
+            what.append(f"\nfixes {fixed[:8]}" if fixed else "\n", style="green")
+        table.add_row(*texts, what)
     console.print(table)
     return 0
+
+
+def _fixes(record: RunRecord, original: RunRecord | None) -> str | None:
+    """The fingerprint a passing rerun fixed: its original's, when that one failed."""
+    if original is None or record.verdict is None or record.verdict.value != "pass":
+        return None
+    if original.verdict is None or original.verdict.value == "pass":
+        return None
+    return original.fingerprint
 
 
 def _what(record: RunRecord) -> str:

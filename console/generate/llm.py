@@ -47,6 +47,8 @@ class LlmGenerator:
     the current LLM context); the prompt is the job's rendered matrix prompt.
     """
 
+    kind = "llm"
+
     def __init__(
         self,
         factory: ChatFactory,

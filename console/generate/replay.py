@@ -22,6 +22,8 @@ class ReplayGenerator:
     health and port_env.
     """
 
+    kind = "replay"
+
     def __init__(self, root: Path, *, limits: Limits | None = None) -> None:
         self.root = Path(root)
         self.limits = limits or Limits(max_files=500, max_total_bytes=16 * 1024 * 1024)

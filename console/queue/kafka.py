@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from console.events import encode_event
-from console.model import Event, Job, JobFinished, LogBatch, VerdictReached
+from console.model import Event, GenerationFinished, Job, JobFinished, LogBatch, VerdictReached
 from console.queue.base import Delivery, QueueUrl
 from console.queue.kafka_common import (
     MAX_MESSAGE_BYTES,
@@ -104,7 +104,8 @@ def encode_within(event: Event, limit: int) -> list[bytes]:
 
     A burst of log output can make one batch larger than a broker accepts, and a record
     that is refused would fail the job on every redelivery.  A batch is split by lines;
-    a verdict's log tail is shortened from its oldest line.
+    a verdict's log tail is shortened from its oldest line; a generation's raw responses
+    and file paths are cut further.
     """
     value = encode_event(event)
     if len(value) <= limit:
@@ -117,6 +118,13 @@ def encode_within(event: Event, limit: int) -> list[bytes]:
     if isinstance(event, VerdictReached) and event.result.log_tail:
         result = event.result.model_copy(update={"log_tail": event.result.log_tail[1:]})
         return encode_within(event.model_copy(update={"result": result}), limit)
+    if isinstance(event, GenerationFinished):
+        from console.generate.record import shrink
+
+        # Capped when built; a record still too big loses half of each text until it fits.
+        smaller = shrink(event)
+        if len(encode_event(smaller)) < len(value):
+            return encode_within(smaller, limit)
     return [value]  # nothing left to shorten: the broker has the last word
 
 

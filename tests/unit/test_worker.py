@@ -67,12 +67,19 @@ async def test_generation_failure_is_a_verdict_with_its_reason() -> None:
     kinds = [e.kind for e in events]
     assert kinds == [
         "job_started",
+        "generation_finished",
         "run_started",
         "stage_changed",
         "verdict_reached",
         "job_finished",
     ]
-    started = events[1]
+    generation = events[1]
+    assert (generation.ok, generation.reason, generation.generator) == (  # type: ignore[union-attr]
+        False,
+        "model answered with prose, not files",
+        "FailingGenerator",
+    )
+    started = events[2]
     assert started.job_id == "job1" and started.combination == job.combination  # type: ignore[union-attr]
     context = generator.contexts[0]
     assert (context.sandbox, context.job_id, context.combination) == (
