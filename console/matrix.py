@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from console.errors import UsageError
+from console.errors import UsageError, one_line
 from console.generate.payload import (
     PAYLOAD_FORMAT,
     check_spec_for_job,
@@ -277,11 +277,11 @@ def load_matrix(path: Path) -> Matrix:
     except FileNotFoundError:
         raise MatrixError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise MatrixError(f"{path}: cannot read: {_one_line(str(exc))}") from exc
+        raise MatrixError(f"{path}: cannot read: {one_line(str(exc), None)}") from exc
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise MatrixError(f"{path}: not valid TOML: {_one_line(str(exc))}") from exc
+        raise MatrixError(f"{path}: not valid TOML: {one_line(str(exc), None)}") from exc
     try:
         data = _MatrixFile.model_validate(raw)
     except ValidationError as exc:
@@ -291,10 +291,6 @@ def load_matrix(path: Path) -> Matrix:
     templates = {p.version: _read_template(path, base, i, p) for i, p in enumerate(data.prompt)}
     replay_dir = _replay_dir(path, base, data)
     return Matrix(path.resolve(), data, templates, replay_dir)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 _TABLES = {"spec": "name", "prompt": "version", "model": "name"}
@@ -366,7 +362,7 @@ def _describe(exc: ValidationError, raw: dict[str, Any]) -> str:
         return f"{where}: at least one [[{loc[0]}]] table is required"
     if kind == "list_type" and len(loc) == 1 and loc[0] in _TABLES:
         return f"{where}: must be an array of tables ([[{loc[0]}]])"
-    return f"{where}: {_one_line(error['msg'])}"
+    return f"{where}: {one_line(error['msg'], None)}"
 
 
 def _fail(path: Path, where: str, problem: str) -> MatrixError:
@@ -436,7 +432,8 @@ def _read_template(path: Path, base: Path, index: int, prompt: PromptConfig) -> 
     except FileNotFoundError:
         raise _fail(path, where, f"no such file: {prompt.template}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise _fail(path, where, f"cannot read {prompt.template}: {_one_line(str(exc))}") from exc
+        problem = one_line(str(exc), None)
+        raise _fail(path, where, f"cannot read {prompt.template}: {problem}") from exc
     if not text.strip():
         raise _fail(path, where, f"{prompt.template} is empty")
     unknown = sorted(set(placeholders_in(text)) - set(PLACEHOLDERS))

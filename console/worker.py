@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console import paths
-from console.errors import UsageError
+from console.errors import UsageError, one_line
 from console.model import (
     CheckResult,
     Event,
@@ -154,7 +154,7 @@ async def process_job(
             except Exception as exc:
                 # A generator bug or a local fault (disk full) must not stop the worker or
                 # come back on every redelivery: this job's verdict says what happened.
-                reason = f"generator error: {_one_line(exc)}"
+                reason = f"generator error: {one_line(exc)}"
                 log.warning("job %s: %s", job.job_id, reason)
                 generated = GenerationResult(ok=False, reason=reason)
             kind = generator_kind(generator, job)
@@ -171,7 +171,7 @@ async def process_job(
                 except (ValueError, TypeError) as exc:
                     # A job from elsewhere (Kafka) whose checks make no sense: a verdict,
                     # not a worker that stops on every redelivery of it.
-                    problem = f"unusable job payload: {_one_line(exc)}"
+                    problem = f"unusable job payload: {one_line(exc)}"
                     result = _generation_failed(job, run_id, problem, started, scratch, send)
                 else:
                     try:
@@ -195,10 +195,6 @@ async def process_job(
         )
     )
     return result
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:500]
 
 
 def record_event(db: Database, recorder: Any, event: Event) -> bool:

@@ -25,6 +25,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
+from console.explain.tracelines import strip_ansi
+
 PLACEHOLDER = "[REDACTED]"
 SECRET_NAME_PARTS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL")
 _TRIVIAL_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off", "test"}
@@ -32,7 +34,6 @@ _TRIVIAL_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off", "t
 # would blank every occurrence of common words and identifiers in the log.
 _MIN_KNOWN_LEN = 4
 
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _SECRET_WORDS = (
@@ -177,9 +178,7 @@ class Redaction:
 
 def strip_control(text: str) -> str:
     """Remove ANSI escapes and control characters (newlines and tabs are kept)."""
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = strip_ansi(text).replace("\r\n", "\n").replace("\r", "\n")
     return _CONTROL.sub("", text)
 
 

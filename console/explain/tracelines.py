@@ -31,10 +31,14 @@ _SEPARATOR = re.compile(r"^\s*\+[-+]")
 _HEADER = re.compile(r"^\s*\+ (?=Exception Group Traceback)")
 
 
+def strip_ansi(text: str) -> str:
+    """``text`` without ANSI escape sequences (CSI, OSC and two-byte escapes)."""
+    return _ANSI.sub("", text) if "\x1b" in text else text
+
+
 def clean_lines(text: str) -> list[str]:
     """``text`` without ANSI escapes, split into lines (any line ending)."""
-    if "\x1b" in text:
-        text = _ANSI.sub("", text)
+    text = strip_ansi(text)
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 

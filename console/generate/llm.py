@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
+from console.errors import one_line
 from console.generate.project_toml import write_project_toml
 from console.generate.prompts import (
     REPAIR_PROMPT,
@@ -96,14 +97,14 @@ class LlmGenerator:
                 response_format=response_format()
             )
         except Exception as exc:  # unknown model, no endpoint: this job cannot be generated
-            return result(ok=False, reason=f"model unavailable: {_one_line(exc)}")
+            return result(ok=False, reason=f"model unavailable: {one_line(exc)}")
         messages: list[Any] = [SystemMessage(SYSTEM_PROMPT), HumanMessage(self.prompt_for(job))]
         problem = ""
         for _ in range(self.max_attempts):
             try:
                 reply = await chat.ainvoke(messages)
             except Exception as exc:  # transport errors are retried inside the client
-                return result(ok=False, reason=f"model call failed: {_one_line(exc)}")
+                return result(ok=False, reason=f"model call failed: {one_line(exc)}")
             raw = _text_of(reply.content)
             responses.append(raw)
             try:
@@ -115,7 +116,7 @@ class LlmGenerator:
             try:
                 written = write_files(dest, files)
             except (OSError, UnsafeProjectError) as exc:
-                return result(ok=False, reason=f"cannot write the project: {_one_line(exc)}")
+                return result(ok=False, reason=f"cannot write the project: {one_line(exc)}")
             write_project_toml(
                 dest,
                 {
@@ -184,8 +185,3 @@ def _validation_summary(exc: ValidationError, limit: int = 3) -> str:
     if more > 0:
         parts.append(f"and {more} more")
     return "; ".join(parts)
-
-
-def _one_line(exc: BaseException | str) -> str:
-    text = str(exc) if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
-    return " ".join(text.split())[:500]
