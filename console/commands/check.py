@@ -109,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
         env=_env(args.env),
     )
     checked = validate_spec(spec)  # bad input ends here, before anything runs
+    db = open_db(settings)
     if not args.run:
         from console.detect import detect_run
 
         found = detect_run(Path(args.path))
         source = found.source if found else "?"
         print(f"verdict check: running {checked.run!r} (detected from {source})", file=sys.stderr)
-    db = open_db(settings)
     try:
         recorder = Recorder(db)
         result, received = asyncio.run(

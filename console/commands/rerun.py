@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.commands.common import settings_from_args
-from console.commands.run import add_queue_options, execute, open_ledger
+from console.commands.common import open_db, settings_from_args
+from console.commands.run import add_queue_options, execute
 from console.errors import UsageError
 from console.model import Combination, Job
 from console.queue.base import parse_queue_url
@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run ``verdict rerun``."""
     settings = settings_from_args(args)
-    db = open_ledger(settings)
+    db = open_db(settings)
     try:
         original = _job_of_run(db, args.run_id)
         matrix = _matrix_of(original, required=args.fan_out)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.commands.common import open_db, settings_from_args
+from console.commands.common import open_db, positive_int, settings_from_args
 from console.errors import UsageError
 from console.model import Event, Job, JobFinished, JobStarted, StageChanged
 from console.queue.base import QueueUrl, parse_queue_url
@@ -48,23 +48,13 @@ def add_parser(sub: Any) -> None:
 def add_queue_options(parser: argparse.ArgumentParser) -> None:
     """Options shared by ``run`` and ``rerun``."""
     parser.add_argument("--queue", help="'embedded' (default) or kafka://HOST:PORT[?prefix=P]")
-    parser.add_argument("--slots", type=_positive_int, help="jobs running at once")
+    parser.add_argument("--slots", type=positive_int, help="jobs running at once")
     parser.add_argument(
         "--no-wait",
         action="store_true",
         help="with Kafka: return once the jobs are queued",
     )
     parser.add_argument("--json", action="store_true", help="print the verdicts as JSON")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -77,7 +67,7 @@ def handle(args: argparse.Namespace) -> int:
     slots = args.slots or matrix.settings.slots or settings.queue.slots
     if matrix.settings.sandbox and matrix.settings.sandbox != settings.sandbox.kind:
         settings.sandbox.kind = matrix.settings.sandbox
-    db = open_ledger(settings)
+    db = open_db(settings)
     try:
         jobs = plan_jobs(db, matrix, queue_url)
         return execute(
@@ -91,24 +81,6 @@ def handle(args: argparse.Namespace) -> int:
         )
     finally:
         db.close()
-
-
-def open_ledger(settings: Settings) -> Database:
-    """Open the database, or fail with one line when it cannot be opened or written.
-
-    Raises:
-        UsageError: the file (or its directory) is read-only, missing, or not a database.
-    """
-    import sqlite3
-
-    path = settings.db_path()
-    try:
-        return open_db(settings)
-    except (sqlite3.Error, OSError) as exc:
-        problem = " ".join(str(exc).split())
-        raise UsageError(
-            f"cannot open the database {path}: {problem} (is it writable? choose one with --db)"
-        ) from exc
 
 
 def plan_jobs(db: Database, matrix: Matrix, queue_url: QueueUrl) -> list[Job]:

@@ -15,8 +15,7 @@ import logging
 import sys
 from typing import Any
 
-from console.commands.common import settings_from_args
-from console.commands.run import _positive_int, open_ledger
+from console.commands.common import open_db, positive_int, settings_from_args
 from console.errors import UsageError
 from console.queue.base import parse_queue_url
 from console.signals import StopOnSignals
@@ -32,7 +31,7 @@ def add_parser(sub: Any) -> None:
         description="Run a worker process for the distributed queue.",
     )
     parser.add_argument("--queue", help="kafka://HOST:PORT[?prefix=P] (or VERDICT_QUEUE_URL)")
-    parser.add_argument("--slots", type=_positive_int, help="jobs running at once")
+    parser.add_argument("--slots", type=positive_int, help="jobs running at once")
     parser.add_argument("--sandbox", choices=["local"], help="where projects run (local)")
     parser.add_argument(
         "--grace",
@@ -56,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"--grace: must be 0 or more, got {args.grace}")
     slots = args.slots or settings.queue.slots
     logging.basicConfig(level=logging.WARNING, format="verdict worker: %(message)s")
-    db = open_ledger(settings)
+    db = open_db(settings)
     try:
         return asyncio.run(_serve(url, settings, db, slots, args.grace, not args.quiet))
     finally:

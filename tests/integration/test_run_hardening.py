@@ -23,7 +23,24 @@ pytestmark = pytest.mark.timeout(120)
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "queue"
 
 
-@pytest.mark.parametrize("command", [["run", str(FIXTURES / "quick.toml")], ["rerun", "r1"]])
+PROJECT = Path(__file__).parent.parent / "fixtures" / "pyapp"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", str(FIXTURES / "quick.toml")],
+        ["rerun", "r1"],
+        ["worker", "--queue", "kafka://127.0.0.1:9"],
+        ["check", str(PROJECT)],
+        ["history"],
+        ["show", "r1"],
+        ["explain", "r1"],
+        ["explanations"],
+        ["usage"],
+    ],
+    ids=lambda command: command[0],
+)
 def test_a_database_that_cannot_be_opened_is_one_line_and_exit_2(
     tmp_path: Path, command: list[str]
 ) -> None:
