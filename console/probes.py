@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from console.explain.tracelines import strip_control
 from console.model import (
     CheckSpec,
     Event,
@@ -133,8 +134,9 @@ def describe_exit(info: ExitInfo) -> str:
 
 # --- the sequence ----------------------------------------------------------------------
 def clip(text: str, limit: int = 200) -> str:
-    """``text`` stripped and shortened to ``limit`` characters."""
-    text = text.strip()
+    """App text for a reason sentence: escapes and control characters removed, stripped and
+    shortened to ``limit`` characters (the sentence is shown on terminals and in panes)."""
+    text = strip_control(text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -25,7 +25,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
-from console.explain.tracelines import strip_ansi
+from console.explain.tracelines import strip_control
 
 PLACEHOLDER = "[REDACTED]"
 SECRET_NAME_PARTS = ("KEY", "SECRET", "TOKEN", "PASSWORD", "PASSWD", "CREDENTIAL")
@@ -34,7 +34,6 @@ _TRIVIAL_VALUES = {"true", "false", "none", "null", "yes", "no", "on", "off", "t
 # would blank every occurrence of common words and identifiers in the log.
 _MIN_KNOWN_LEN = 4
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 _SECRET_WORDS = (
     r"password|passwd|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|private[_-]?key|"
@@ -174,12 +173,6 @@ class Redaction:
     count: int = 0
     kinds: Counter[str] = field(default_factory=Counter)
     truncated: bool = False
-
-
-def strip_control(text: str) -> str:
-    """Remove ANSI escapes and control characters (newlines and tabs are kept)."""
-    text = strip_ansi(text).replace("\r\n", "\n").replace("\r", "\n")
-    return _CONTROL.sub("", text)
 
 
 def cap(text: str, limit: int) -> tuple[str, bool]:

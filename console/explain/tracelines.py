@@ -26,6 +26,7 @@ PY_START = "Traceback (most recent call last)"
 MAX_TRACE_LINES = 5000
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _MARGIN = re.compile(r"^\s*\| ?")
 _SEPARATOR = re.compile(r"^\s*\+[-+]")
 _HEADER = re.compile(r"^\s*\+ (?=Exception Group Traceback)")
@@ -34,6 +35,12 @@ _HEADER = re.compile(r"^\s*\+ (?=Exception Group Traceback)")
 def strip_ansi(text: str) -> str:
     """``text`` without ANSI escape sequences (CSI, OSC and two-byte escapes)."""
     return _ANSI.sub("", text) if "\x1b" in text else text
+
+
+def strip_control(text: str) -> str:
+    """Remove ANSI escapes and control characters (newlines and tabs are kept)."""
+    text = strip_ansi(text).replace("\r\n", "\n").replace("\r", "\n")
+    return _CONTROL.sub("", text)
 
 
 def clean_lines(text: str) -> list[str]:

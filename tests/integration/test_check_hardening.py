@@ -136,3 +136,19 @@ async def test_project_with_special_files_and_symlinks_is_copied_safely(tmp_path
     assert len(notes) == 1, texts
     for skipped in ("pipe", "app.sock", "secret_link", "escape_rel"):
         assert skipped in notes[0]
+
+
+async def test_app_escape_sequences_never_reach_the_reason_sentence(tmp_path: Path) -> None:
+    # No stack trace: the reason quotes the app's last words, which carry terminal escapes.
+    (tmp_path / "app.py").write_text(
+        "import sys\n"
+        "print('fatal \\x1b]0;pwned\\x07 \\x1b[2J bad \\x00config', flush=True)\n"
+        "sys.exit(3)\n"
+    )
+    spec = CheckSpec(project=tmp_path, run=f"{PY} app.py", start_timeout=15.0, settle=0.3)
+    result = await run_check(spec, settings=SETTINGS)
+    assert result.verdict == Verdict.CRASHED
+    assert "fatal" in result.reason and "bad config" in result.reason
+    assert not any(ch in result.reason for ch in "\x1b\x07\x00")
+    # The log itself keeps what the app printed, for --json and the stored history.
+    assert any("\x1b]0;pwned\x07" in line.text for line in result.log_tail)
