@@ -258,6 +258,19 @@ class PortFound(_Model):
     ts: float = Field(default_factory=time.time)
 
 
+class ProcessStarted(_Model):
+    """A command started in a sandbox: where it runs (a local pid or a pod)."""
+
+    kind: Literal["process_started"] = "process_started"
+    run_id: str
+    phase: Literal["install", "run"] = "run"
+    sandbox: str = "local"
+    pid: int | None = None
+    pod: str | None = None
+    node: str | None = None
+    ts: float = Field(default_factory=time.time)
+
+
 class VerdictReached(_Model):
     kind: Literal["verdict_reached"] = "verdict_reached"
     run_id: str
@@ -322,6 +335,7 @@ Event = Annotated[
     | StageChanged
     | LogBatch
     | PortFound
+    | ProcessStarted
     | VerdictReached
     | RunAborted
     | JobQueued

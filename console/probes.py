@@ -29,12 +29,13 @@ from console.model import (
     ExitInfo,
     LogLine,
     PortFound,
+    ProcessStarted,
     StageChanged,
     StageResult,
     Verdict,
 )
 from console.probe_http import HTTP_TIMEOUT, HttpAnswer, http_get, probe_health
-from console.sandbox.base import PortHit, RunningProcess, Sandbox
+from console.sandbox.base import Phase, PortHit, RunningProcess, Sandbox
 from console.sandbox.logs import LogCollector
 from console.settings import SandboxSettings
 
@@ -191,13 +192,27 @@ class ProbeRun:
 
     # --- events and stages ---------------------------------------------------------------
     def emit(self, event: Event) -> None:
-        """Hand an event on; a failing subscriber never breaks the run."""
-        if self._emit_to is None:
-            return
-        try:
+        """Hand an event on.
+
+        Errors propagate: an :class:`~console.events.EventBus` already shields the run from
+        ordinary subscribers, so what reaches here is a critical one (the recorder) failing,
+        and a verdict that was not recorded must not be reported as if it were.
+        """
+        if self._emit_to is not None:
             self._emit_to(event)
-        except Exception:  # noqa: BLE001 - subscribers are outside our control
-            log.exception("event subscriber failed on %s", event.kind)
+
+    def announce(self, proc: RunningProcess, phase: Phase) -> None:
+        """Say where a command runs (a pid, or a pod) so live views can list it."""
+        self.emit(
+            ProcessStarted(
+                run_id=self.run_id,
+                phase=phase,
+                sandbox=getattr(self.sandbox, "kind", "local"),
+                pid=proc.pid,
+                pod=getattr(proc, "pod", None),
+                node=getattr(proc, "node", None),
+            )
+        )
 
     def begin(self, name: str, detail: str = "") -> tuple[str, float, float]:
         """Announce a stage; returns the handle :meth:`end` takes."""
@@ -314,6 +329,7 @@ class ProbeRun:
         self.logs.phase = "install"
         stage = self.begin("install", command)
         proc = await self.sandbox.start(command, phase="install", on_line=self.logs.on_line)
+        self.announce(proc, "install")
         code: int | None
         try:
             code = await asyncio.wait_for(proc.wait(), self.spec.install_timeout)
@@ -348,6 +364,7 @@ class ProbeRun:
         stage = self.begin("start", spec.run)
         self.run_started = time.monotonic()
         self.proc = await self.sandbox.start(spec.run, phase="run", on_line=self.logs.on_line)
+        self.announce(self.proc, "run")
         self.end(stage, True, f"pid {self.proc.pid}" if self.proc.pid else "started")
         deadline = self.run_started + spec.start_timeout
         decision = Decision(Verdict.PASS, "")

@@ -15,6 +15,7 @@ import logging
 import shutil
 import socket
 import tempfile
+from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Emit = Callable[[Event], None]
+RESULTS_KEPT = 256
 
 
 def worker_name() -> str:
@@ -237,8 +239,9 @@ def record_event(db: Database, recorder: Any, event: Event) -> bool:
 
 
 def _still_running(db: Database, run_id: str) -> bool:
-    rows = db.query("SELECT status FROM runs WHERE run_id = ?", (run_id,))
-    return bool(rows) and rows[0]["status"] == "running"
+    from storage import runs
+
+    return runs.run_status(db, run_id) == "running"
 
 
 def abandon_run(db: Database, run_id: str, reason: str) -> None:
@@ -321,6 +324,8 @@ class Worker:
         settings: sandbox settings and the like.
         flush: awaited after a job's events are emitted and before it is acked, so the
             verdict is durable first (the Kafka publisher's flush).
+        confirm: awaited with the run id after ``flush``; raises when the run's events were
+            not recorded (the engine's recording writer), so the job is not acked.
         process: the per-job pipeline (:func:`process_job` unless a test swaps it).
     """
 
@@ -334,6 +339,7 @@ class Worker:
         generator_for: Callable[[Job], Generator],
         settings: Settings | None = None,
         flush: Callable[[], Awaitable[None]] | None = None,
+        confirm: Callable[[str], Awaitable[None]] | None = None,
         name: str | None = None,
         process: Callable[..., Awaitable[CheckResult]] = process_job,
     ) -> None:
@@ -344,10 +350,16 @@ class Worker:
         self.generator_for = generator_for
         self.settings = settings or Settings()
         self.flush = flush
+        self.confirm = confirm
         self.name = name or worker_name()
         self.process = process
-        self.results: list[CheckResult] = []
-        self.skipped: list[str] = []  # redelivered jobs that already had a verdict
+        # The latest results only: a long-lived worker must not grow with every job.
+        self.results: deque[CheckResult] = deque(maxlen=RESULTS_KEPT)
+        self.skipped: deque[str] = deque(maxlen=RESULTS_KEPT)  # redeliveries already done
+        self.running: dict[str, Job] = {}  # run id -> job, while its task runs
+        self._task_of_run: dict[str, asyncio.Task[None]] = {}
+        self._cancelled: set[str] = set()  # run ids a person cancelled
+        self.stop_grace: float | None = None  # set by an owner that stops the worker later
         self._tasks: set[asyncio.Task[None]] = set()
         self._error: BaseException | None = None
 
@@ -370,6 +382,8 @@ class Worker:
                 self._tasks.add(task)
                 task.add_done_callback(self._task_done)
             if self._tasks:
+                if self.stop_grace is not None:
+                    grace = self.stop_grace
                 done, pending = await asyncio.wait(
                     set(self._tasks), timeout=grace if stop.is_set() else None
                 )
@@ -420,22 +434,43 @@ class Worker:
             await self.queue.release(getter.result())  # type: ignore[arg-type]
         return None
 
+    def cancel(self, run_id: str) -> bool:
+        """End one running job: its sandbox is stopped and it is recorded as aborted.
+
+        Returns False when no job of this worker is running as ``run_id``.
+        """
+        task = self._task_of_run.get(run_id)
+        if task is None or task.done():
+            return False
+        self._cancelled.add(run_id)
+        task.cancel()
+        return True
+
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None and self._error is None:
             self._error = task.exception()
 
     async def _run_one(self, delivery: Delivery) -> None:
+        from console.checker import new_run_id
+
         job = delivery.job
+        run_id = new_run_id()
         try:
             if self.queue.kind == "embedded":
-                record = job_store.get_job(self.db, job.job_id)
+                record = await asyncio.to_thread(job_store.get_job, self.db, job.job_id)
             else:
-                record = job_store.lease(self.db, job, self.name, queue=self.queue.kind)
+                record = await asyncio.to_thread(
+                    job_store.lease, self.db, job, self.name, queue=self.queue.kind
+                )
             if record is not None and record.state == job_store.DONE:
                 self.skipped.append(job.job_id)
                 await self.queue.ack(delivery)
                 return
+            task = asyncio.current_task()
+            assert task is not None
+            self.running[run_id] = job
+            self._task_of_run[run_id] = task
             try:
                 result = await self.process(
                     job,
@@ -443,22 +478,47 @@ class Worker:
                     emit=self.emit,
                     settings=self.settings,
                     worker=self.name,
+                    run_id=run_id,
                 )
                 if self.flush is not None:
                     await self.flush()
-                job_store.complete(
+                if self.confirm is not None:
+                    await self.confirm(result.run_id)
+                await asyncio.to_thread(
+                    job_store.complete,
                     self.db,
                     job.job_id,
                     run_id=result.run_id,
                     verdict=result.verdict.value,
                     fingerprint=result.fingerprint,
                 )
+            except asyncio.CancelledError:
+                if run_id not in self._cancelled:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self.queue.release(delivery))
+                    raise
+                # A person cancelled it: the run is recorded as aborted (run_check said
+                # so on the way out) and the job ends here instead of being delivered again.
+                await asyncio.shield(self._end_cancelled(delivery, run_id))
+                return
             except BaseException:
-                # Abandoned (stop, cancel) or failed unexpectedly: deliver it again later.
+                # Abandoned (stop) or failed unexpectedly: deliver it again later.
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.queue.release(delivery))
                 raise
+            finally:
+                self.running.pop(run_id, None)
+                self._task_of_run.pop(run_id, None)
             self.results.append(result)
             await self.queue.ack(delivery)
         finally:
+            self._cancelled.discard(run_id)
             await self.capacity.release()
+
+    async def _end_cancelled(self, delivery: Delivery, run_id: str) -> None:
+        if self.flush is not None:
+            with contextlib.suppress(Exception):
+                await self.flush()
+        await asyncio.to_thread(job_store.cancel, self.db, delivery.job.job_id, run_id=run_id)
+        self.emit(RunAborted(run_id=run_id, reason="cancelled"))  # no-op if already ended
+        await self.queue.ack(delivery)

@@ -27,6 +27,7 @@ COMPONENT = "jobs"
 QUEUED = "queued"
 LEASED = "leased"
 DONE = "done"
+ABORTED = "aborted"  # the verdict column of a job a person cancelled
 
 
 def _create_jobs(db: sqlite_utils.Database) -> None:
@@ -204,6 +205,21 @@ def complete(
             (DONE, run_id, verdict, fingerprint, now, now, job_id),
         )
     return row is not None
+
+
+def cancel(db: Database, job_id: str, *, run_id: str | None) -> bool:
+    """End a job that was cancelled by a person: done, with the verdict ``aborted``.
+
+    Returns False when the job already had a verdict (the verdict stands).
+    """
+    now = time.time()
+    with db.write() as sdb:
+        cursor = sdb.execute(
+            "UPDATE jobs SET state = ?, run_id = COALESCE(?, run_id), verdict = ?,"
+            " lease_owner = NULL, finished = ?, updated = ? WHERE job_id = ? AND state != ?",
+            (DONE, run_id, ABORTED, now, now, job_id, DONE),
+        )
+    return cursor.rowcount > 0
 
 
 def requeue(db: Database, job_id: str) -> None:

@@ -457,3 +457,40 @@ def count_with_fingerprint(database: Database, fingerprint: str) -> int:
     """How many runs ended with this fingerprint."""
     rows = database.query("SELECT COUNT(*) AS n FROM runs WHERE fingerprint = ?", (fingerprint,))
     return int(rows[0]["n"])
+
+
+def run_status(database: Database, run_id: str) -> str | None:
+    """The ``status`` column of a run (running/done/aborted), or None when unknown."""
+    rows = database.query("SELECT status FROM runs WHERE run_id = ?", (run_id,))
+    return rows[0]["status"] if rows else None
+
+
+def latest_attempts(database: Database) -> list[dict[str, Any]]:
+    """One row per combination: its newest job with that job's run and current stage.
+
+    Columns: combination, spec, prompt, model, attempt, job_id, state (of the job),
+    run_id, job_verdict, fingerprint, updated, run_status, verdict, reason, port, started,
+    finished, stage (the stage running now, if any).
+    """
+    return database.query(
+        "SELECT j.combination, j.spec, j.prompt, j.model, j.attempt, j.job_id, j.state,"
+        " j.run_id, j.verdict AS job_verdict, j.fingerprint, j.updated, j.lease_owner,"
+        " r.status AS run_status, r.verdict, r.reason, r.port, r.started, r.finished,"
+        " (SELECT s.name FROM stages s WHERE s.run_id = j.run_id AND s.status = 'running'"
+        "   ORDER BY s.position DESC LIMIT 1) AS stage"
+        " FROM jobs j LEFT JOIN runs r ON r.run_id = j.run_id"
+        " WHERE j.seq = (SELECT j2.seq FROM jobs j2 WHERE j2.combination = j.combination"
+        "   ORDER BY j2.attempt DESC, j2.seq DESC LIMIT 1)"
+        " ORDER BY j.spec, j.prompt, j.model"
+    )
+
+
+def attempts_of(database: Database, combination: str) -> list[dict[str, Any]]:
+    """Every attempt of a combination, newest first: job and run columns."""
+    return database.query(
+        "SELECT j.attempt, j.job_id, j.state, j.run_id, j.origin, j.rerun_of,"
+        " r.status AS run_status, r.verdict, r.reason, r.fingerprint, r.started, r.finished"
+        " FROM jobs j LEFT JOIN runs r ON r.run_id = j.run_id"
+        " WHERE j.combination = ? ORDER BY j.attempt DESC, j.seq DESC",
+        (combination,),
+    )

@@ -10,21 +10,17 @@ passes; fan-out 0 when at least one combination passes; 1 otherwise; 2 on bad in
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from console.commands.common import open_db, settings_from_args
 from console.commands.run import add_queue_options, execute
-from console.errors import UsageError
-from console.model import Combination, Job
+from console.engine.planning import fan_out_jobs, job_of_run, matrix_of, rerun_job
 from console.queue.base import parse_queue_url
 from storage import jobs as job_store
 
 if TYPE_CHECKING:
-    from console.matrix import Matrix
-    from storage.db import Database
+    pass
 
 
 def add_parser(sub: Any) -> None:
@@ -50,8 +46,8 @@ def handle(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     db = open_db(settings)
     try:
-        original = _job_of_run(db, args.run_id)
-        matrix = _matrix_of(original, required=args.fan_out)
+        original = job_of_run(db, args.run_id)
+        matrix = matrix_of(original, required=args.fan_out)
         queue_url = parse_queue_url(
             args.queue or (matrix.settings.queue if matrix else None) or settings.queue.url
         )
@@ -59,11 +55,6 @@ def handle(args: argparse.Namespace) -> int:
         if args.fan_out:
             assert matrix is not None
             jobs = fan_out_jobs(db, matrix, original, args.run_id)
-            if not jobs:
-                raise UsageError(
-                    f"{matrix.path}: spec {original.combination.spec!r} has no other "
-                    "prompt version x model to fan out to"
-                )
             origin, title = "fan_out", f"fan-out of {args.run_id}"
         else:
             jobs = [rerun_job(db, matrix, original, args.run_id)]
@@ -105,53 +96,3 @@ def handle(args: argparse.Namespace) -> int:
         return status
     finally:
         db.close()
-
-
-def _job_of_run(db: Database, run_id: str) -> Job:
-    record = job_store.job_for_run(db, run_id)
-    if record is not None:
-        return record.job
-    from storage import runs
-
-    if runs.get_run(db, run_id) is None:
-        raise UsageError(f"no run {run_id!r} (see 'verdict history')")
-    raise UsageError(f"run {run_id!r} is not a matrix job (rerun it with 'verdict check')")
-
-
-def _matrix_of(job: Job, *, required: bool) -> Matrix | None:
-    """The job's matrix file as it is now, if it still exists (required for fan-out)."""
-    from console.matrix import load_matrix
-
-    if job.matrix and Path(job.matrix).is_file():
-        return load_matrix(Path(job.matrix))
-    if required:
-        raise UsageError(f"--fan-out needs the run's matrix file, which is gone: {job.matrix}")
-    return None
-
-
-def rerun_job(db: Database, matrix: Matrix | None, original: Job, run_id: str) -> Job:
-    """The next attempt of ``original``'s combination, linked to ``run_id``.
-
-    The matrix as it is now is used when it still has the combination (a fixed prompt
-    template is picked up); otherwise the original job's resolved payload is reused.
-    """
-    combination = original.combination
-    attempt = job_store.max_attempt(db, combination.key) + 1
-    if matrix is not None and combination in matrix.combinations():
-        return matrix.job_for(combination, attempt=attempt, rerun_of=run_id)
-    digest = hashlib.sha256(f"{original.job_id}:{attempt}".encode()).hexdigest()[:20]
-    return original.model_copy(
-        update={"job_id": "j" + digest, "attempt": attempt, "rerun_of": run_id}
-    )
-
-
-def fan_out_jobs(db: Database, matrix: Matrix, original: Job, run_id: str) -> list[Job]:
-    """A new attempt of every other prompt version × model of ``original``'s spec."""
-    jobs = []
-    spec = original.combination.spec
-    for combination in matrix.combinations(spec=spec):
-        if combination == Combination.model_validate(original.combination.model_dump()):
-            continue
-        attempt = job_store.max_attempt(db, combination.key) + 1
-        jobs.append(matrix.job_for(combination, attempt=attempt, rerun_of=run_id))
-    return jobs

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,15 +84,9 @@ def handle(args: argparse.Namespace) -> int:
 
 def plan_jobs(db: Database, matrix: Matrix, queue_url: QueueUrl) -> list[Job]:
     """One job per combination: an unfinished one is resumed, else a new attempt."""
-    planned: list[Job] = []
-    for combination in matrix.combinations():
-        pending = job_store.unfinished(db, combination.key)
-        if pending is not None and pending.queue == queue_url.kind:
-            planned.append(pending.job)
-            continue
-        attempt = job_store.max_attempt(db, combination.key) + 1
-        planned.append(matrix.job_for(combination, attempt=attempt))
-    return planned
+    from console.engine.planning import plan_matrix
+
+    return plan_matrix(db, matrix, queue_url.kind)
 
 
 def execute(
@@ -114,25 +107,18 @@ def execute(
     display = ProgressDisplay(len(jobs), title=title)
     display.name_jobs(jobs)
     try:
-        if queue_url.kind == "embedded":
-            stopped = asyncio.run(
-                run_embedded(
-                    jobs, settings=settings, db=db, slots=slots, display=display, origin=origin
-                )
+        stopped = asyncio.run(
+            run_jobs(
+                jobs,
+                settings=settings,
+                db=db,
+                queue_url=queue_url,
+                slots=slots,
+                wait=wait,
+                on_event=display.handle,
+                origin=origin,
             )
-        else:
-            from console.queue.kafka_console import submit_and_wait
-
-            stopped = asyncio.run(
-                submit_and_wait(
-                    jobs,
-                    url=queue_url,
-                    db=db,
-                    wait=wait,
-                    on_event=display.handle,
-                    origin=origin,
-                )
-            )
+        )
     finally:
         display.close()
     records = job_store.jobs_by_id(db, [job.job_id for job in jobs])
@@ -147,64 +133,42 @@ def execute(
     return 0 if records and all(r.verdict == "pass" for r in records) else 1
 
 
-async def run_embedded(
+async def run_jobs(
     jobs: Sequence[Job],
     *,
     settings: Settings,
     db: Database,
+    queue_url: QueueUrl,
     slots: int,
-    display: ProgressDisplay | None = None,
+    wait: bool = True,
+    on_event: Callable[[Event], None] | None = None,
     origin: str = "run",
 ) -> bool:
-    """Queue ``jobs`` in the embedded queue and work until it is empty.
+    """Queue ``jobs`` on an engine and wait for their verdicts.
 
-    Jobs left queued or in flight by an earlier process are run too.  Returns True when
-    interrupted (SIGINT/SIGTERM): running jobs are abandoned and stay queued.
+    Embedded: the jobs run in this process, and so do jobs left queued or in flight by an
+    earlier process (the queue is drained).  Returns True when interrupted (SIGINT/SIGTERM):
+    running jobs are abandoned and stay queued.
     """
-    from console.capacity import Capacity
-    from console.events import EventBus
-    from console.queue.embedded import EmbeddedQueue
-    from console.recorder import Recorder
-    from console.worker import GeneratorCache, Worker, record_event
+    from console.engine import Engine
 
-    queue = EmbeddedQueue(db, drain=True)
-    await queue.start()
-    job_store.enqueue(db, jobs, queue="embedded", origin=origin)
-    bus = EventBus()
-    recorder = Recorder(db)
-    bus.subscribe(lambda event: record_event(db, recorder, event), critical=True)
-    if display is not None:
-        bus.subscribe(display.handle)
-    worker = Worker(
-        queue,
-        Capacity.from_settings(settings.queue, slots),
-        db=db,
-        emit=bus,
-        generator_for=GeneratorCache(settings, db),
-        settings=settings,
-    )
     stop = asyncio.Event()
+    engine = Engine(settings, db, queue_url=queue_url, slots=slots)
     with StopOnSignals(stop):
-        await worker.run(stop, grace=0.0)
-        await _finish_held_elsewhere(queue, worker, db, [job.job_id for job in jobs], stop)
+        await engine.start()
+        try:
+            if on_event is not None:
+                engine.subscribe(on_event)
+            await engine.submit(jobs, origin=origin)
+            if wait or queue_url.kind == "embedded":
+                done = await engine.wait_done(
+                    [job.job_id for job in jobs], stop=stop, drain=queue_url.kind == "embedded"
+                )
+                if not done and engine.failure is not None:
+                    raise engine.failure
+        finally:
+            await engine.stop(grace=0.0)
     return stop.is_set()
-
-
-async def _finish_held_elsewhere(
-    queue: Any, worker: Any, db: Database, job_ids: list[str], stop: asyncio.Event
-) -> None:
-    """Wait for this run's jobs that another live process (a second ``verdict run`` on the
-    same database) is running; run them here if it releases them or dies first."""
-    while not stop.is_set():
-        records = job_store.jobs_by_id(db, job_ids)
-        if all(r.state == job_store.DONE for r in records):
-            return
-        await queue.start()  # requeues the leases of processes that died
-        if job_store.count_by_state(db, queue="embedded").get(job_store.QUEUED):
-            await worker.run(stop, grace=0.0)
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), queue.poll_interval)
 
 
 class ProgressDisplay:

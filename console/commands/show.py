@@ -35,7 +35,6 @@ from console.errors import UsageError
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from console.model import GenerationFinished, LogLine
     from storage.db import Database
     from storage.runs import RunRecord
 
@@ -107,100 +106,9 @@ def run(args: argparse.Namespace) -> int:
 
 def collect(db: Database, record: RunRecord, log_lines: int | None) -> dict[str, Any]:
     """Everything recorded about one run, as the ``--json`` object."""
-    from storage import runs
+    from console.engine.views import run_detail
 
-    result = record.result
-    fingerprint = record.fingerprint
-    original = runs.get_run(db, record.rerun_of) if record.rerun_of else None
-    total = record.log_lines
-    if log_lines is None:
-        lines = runs.run_log(db, record.run_id, 0, max(total, 1))
-    else:
-        lines = runs.run_log(db, record.run_id, max(total - log_lines, 0), log_lines)
-    return {
-        "run_id": record.run_id,
-        "status": record.status,
-        "verdict": record.verdict.value if record.verdict else None,
-        "reason": record.reason,
-        "started": record.started,
-        "finished": record.finished,
-        "duration": record.duration,
-        "combination": {"spec": record.spec, "prompt": record.prompt, "model": record.model}
-        if record.spec
-        else None,
-        "job_id": record.job_id,
-        "attempt": record.attempt,
-        "project": record.project,
-        "command": record.command,
-        "exit": {
-            "code": record.exit_code,
-            "signal": record.exit_signal,
-            "class": record.exit_class,
-        },
-        "port": record.port,
-        "http": {"root": record.http_root, "health": record.http_health},
-        "stages": [
-            {
-                "name": s["name"],
-                "status": s["status"],
-                "ok": None if s["ok"] is None else bool(s["ok"]),
-                "ms": None if s["ms"] is None else round(s["ms"], 1),
-                "detail": s["detail"],
-            }
-            for s in runs.run_stages(db, record.run_id)
-        ],
-        "failure": None
-        if result is None or result.failure is None
-        else {
-            "exception": result.failure.exception,
-            "message": result.failure.message,
-            "language": result.failure.language,
-            "frames": [
-                {"name": f.name, "file": f.file, "line": f.line, "app": f.app}
-                for f in result.failure.frames
-            ],
-        },
-        "fingerprint": fingerprint,
-        "same_fingerprint": runs.count_with_fingerprint(db, fingerprint) - 1 if fingerprint else 0,
-        "rerun_of": None
-        if not record.rerun_of
-        else {
-            "run_id": record.rerun_of,
-            "verdict": original.verdict.value if original and original.verdict else None,
-            "fingerprint": original.fingerprint if original else None,
-        },
-        "reruns": [
-            {
-                "run_id": r.run_id,
-                "combination": f"{r.spec}/{r.prompt}/{r.model}" if r.spec else None,
-                "verdict": r.verdict.value if r.verdict else r.status,
-                "passed": r.verdict is not None and r.verdict.value == "pass",
-            }
-            for r in runs.reruns_of(db, record.run_id)
-        ],
-        "generation": _generation(runs.get_generation(db, record.run_id)),
-        "log": {
-            "total": total,
-            "truncated": record.log_truncated,
-            "lines": [_line(line) for line in lines],
-        },
-        "explain": None
-        if record.verdict is None or record.verdict.value == "pass"
-        else f"verdict explain {record.run_id}",
-    }
-
-
-def _generation(event: GenerationFinished | None) -> dict[str, Any] | None:
-    if event is None:
-        return None
-    return event.model_dump(
-        mode="json",
-        include={"generator", "ok", "reason", "attempts", "ms", "files", "responses", "notes"},
-    )
-
-
-def _line(line: LogLine) -> dict[str, Any]:
-    return {"seq": line.seq, "stream": line.stream, "phase": line.phase, "text": line.text}
+    return run_detail(db, record, log_lines).to_json()
 
 
 def render(data: dict[str, Any]) -> RenderableType:

@@ -63,40 +63,29 @@ def handle(args: argparse.Namespace) -> int:
 
 
 async def _serve(url: Any, settings: Any, db: Any, slots: int, grace: float, chatty: bool) -> int:
-    from console.capacity import Capacity
+    from console.engine import Engine
     from console.model import Event, JobFinished, JobStarted
-    from console.queue.kafka import KafkaEventPublisher, KafkaJobQueue
-    from console.worker import GeneratorCache, Worker
 
-    queue = KafkaJobQueue(url, settings.queue)
-    await queue.start()
-    publisher = KafkaEventPublisher(queue.producer, queue.names.events)
-
-    def emit(event: Event) -> None:
-        publisher(event)
+    def say(event: Event) -> None:
         if chatty and isinstance(event, JobStarted | JobFinished):
             what = "started" if isinstance(event, JobStarted) else event.verdict.value
             print(f"{event.job_id} {event.run_id}: {what}", file=sys.stderr, flush=True)
 
-    worker = Worker(
-        queue,
-        Capacity.from_settings(settings.queue, slots),
-        db=db,
-        emit=emit,
-        generator_for=GeneratorCache(settings, db),
-        settings=settings,
-        flush=publisher.flush,
-    )
+    engine = Engine(settings, db, queue_url=url, slots=slots, role="worker")
+    engine.subscribe(say)
     stop = asyncio.Event()
-    print(
-        f"worker {worker.name}: {url.text} topic {queue.names.jobs}, {slots} slot(s)",
-        file=sys.stderr,
-        flush=True,
-    )
-    try:
-        with StopOnSignals(stop):
-            await worker.run(stop, grace=grace)
-    finally:
-        await publisher.close()
-        await queue.close()
+    with StopOnSignals(stop):
+        await engine.start()
+        try:
+            assert engine.worker is not None
+            print(
+                f"worker {engine.worker.name}: {url.text} topic {engine.topic}, {slots} slot(s)",
+                file=sys.stderr,
+                flush=True,
+            )
+            await engine.wait_stopped(stop)
+        finally:
+            await engine.stop(grace=grace)
+    if engine.failure is not None:
+        raise engine.failure
     return 0

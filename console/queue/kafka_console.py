@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from console.events import EventDecodeError, decode_event
@@ -89,11 +89,18 @@ async def consume_events(
     on_event: Callable[[Event], None] | None = None,
     stop: asyncio.Event | None = None,
     poll_ms: int = 200,
+    follow: bool = False,
+    record: Callable[[Event], object] | None = None,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Record events from the events topic into ``db`` until ``until_done`` have verdicts.
 
-    The console reads every partition itself (no group rebalancing) and keeps its position
-    in the console group's committed offsets.  Undecodable events are logged and skipped.
+    With ``follow`` it goes on until ``stop`` is set (a console watching remote workers).
+    ``record`` replaces the direct write (the engine hands events to its recording
+    writer) and ``before_commit`` is awaited before offsets are committed, so an offset is
+    committed only once its events are in the database.  The console reads every partition
+    itself (no group rebalancing) and keeps its position in the console group's committed
+    offsets.  Undecodable events are logged and skipped.
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -107,9 +114,14 @@ async def consume_events(
         for job_id in until_done
         if (r := job_store.get_job(db, job_id)) is None or r.state != job_store.DONE
     }
-    if not pending:
+    if not pending and not follow:
         return
-    recorder = Recorder(db)
+    if record is None:
+        recorder = Recorder(db)
+
+        def record(event: Event) -> object:
+            return record_event(db, recorder, event)
+
     consumer = AIOKafkaConsumer(
         bootstrap_servers=url.bootstrap,
         group_id=names.console_group,
@@ -123,34 +135,38 @@ async def consume_events(
         await consumer.topics()
         partitions = consumer.partitions_for_topic(names.events) or {0}
         consumer.assign([TopicPartition(names.events, p) for p in sorted(partitions)])
-        while pending and not stop.is_set():
+        while (pending or follow) and not stop.is_set():
             batches = await consumer.getmany(timeout_ms=poll_ms)
+            finished: list[str] = []
             for tp, records in batches.items():
-                for record in records:
+                for message in records:
                     try:
-                        event = decode_event(record.value or b"")
+                        event = decode_event(message.value or b"")
                     except EventDecodeError as exc:
                         log.warning(
                             "skipped undecodable event at %s[%s]@%s: %s",
                             tp.topic,
                             tp.partition,
-                            record.offset,
+                            message.offset,
                             exc,
                         )
                         continue
-                    record_event(db, recorder, event)
+                    record(event)
                     if on_event is not None:
                         on_event(event)
-                    if isinstance(event, VerdictReached | JobFinished):
-                        job_id = (
-                            event.result.job_id
-                            if isinstance(event, VerdictReached)
-                            else event.job_id
-                        )
-                        if job_id in pending:
-                            r = job_store.get_job(db, job_id)
-                            if r is not None and r.state == job_store.DONE:
-                                pending.discard(job_id)
-                await consumer.commit({tp: records[-1].offset + 1})
+                    if isinstance(event, VerdictReached):
+                        finished.append(event.result.job_id or "")
+                    elif isinstance(event, JobFinished):
+                        finished.append(event.job_id)
+            if not batches:
+                continue
+            if before_commit is not None:
+                await before_commit()
+            for job_id in finished:
+                if job_id in pending:
+                    r = job_store.get_job(db, job_id)
+                    if r is not None and r.state == job_store.DONE:
+                        pending.discard(job_id)
+            await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
     finally:
         await consumer.stop()
