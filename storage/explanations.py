@@ -50,27 +50,9 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX explanations_fingerprint ON explanations (fingerprint, created)")
     db.execute("CREATE INDEX explanations_run ON explanations (run_id)")
-    columns = ", ".join(_FTS_COLUMNS)
-    new = ", ".join(f"new.{c}" for c in _FTS_COLUMNS)
-    old = ", ".join(f"old.{c}" for c in _FTS_COLUMNS)
-    db.execute(
-        f"CREATE VIRTUAL TABLE explanations_fts USING fts5({columns},"
-        " content='explanations', content_rowid='id', tokenize='unicode61')"
-    )
-    db.execute(
-        "CREATE TRIGGER explanations_ai AFTER INSERT ON explanations BEGIN"
-        f" INSERT INTO explanations_fts(rowid, {columns}) VALUES (new.id, {new}); END"
-    )
-    db.execute(
-        "CREATE TRIGGER explanations_ad AFTER DELETE ON explanations BEGIN"
-        f" INSERT INTO explanations_fts(explanations_fts, rowid, {columns})"
-        f" VALUES ('delete', old.id, {old}); END"
-    )
-    db.execute(
-        "CREATE TRIGGER explanations_au AFTER UPDATE ON explanations BEGIN"
-        f" INSERT INTO explanations_fts(explanations_fts, rowid, {columns})"
-        f" VALUES ('delete', old.id, {old});"
-        f" INSERT INTO explanations_fts(rowid, {columns}) VALUES (new.id, {new}); END"
+    # External-content FTS5 kept in step by insert/update/delete triggers.
+    db["explanations"].enable_fts(
+        list(_FTS_COLUMNS), fts_version="FTS5", create_triggers=True, tokenize="unicode61"
     )
 
 

@@ -57,35 +57,34 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}"
 
 
-def _table(rows: list[UsageTotals], by: str | None, total: UsageTotals | None) -> str:
-    header = [by or "scope", "calls", "errors", "input", "cached", "output", "reasoning"]
-    header += ["cost_usd", "p50_ms", "p95_ms"]
-    lines = [header]
+def _table(rows: list[UsageTotals], by: str | None, total: UsageTotals | None) -> Any:
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(box=None, pad_edge=False, highlight=False, header_style="bold")
+    table.add_column(by or "scope")
+    for name in ("calls", "errors", "input", "cached", "output", "reasoning", "cost_usd"):
+        table.add_column(name, justify="right")
+    table.add_column("p50_ms", justify="right")
+    table.add_column("p95_ms", justify="right")
     labelled = [(r.key if r.key is not None else ("(none)" if by else "all"), r) for r in rows]
     if total is not None:
         labelled.append(("TOTAL", total))
     for key, row in labelled:
-        lines.append(
-            [
-                key,
-                str(row.calls),
-                str(row.errors),
-                str(row.input_tokens),
-                str(row.cached_input_tokens),
-                str(row.output_tokens),
-                str(row.reasoning_tokens),
-                f"{row.cost_usd:.4f}",
-                _ms(row.p50_latency_ms),
-                _ms(row.p95_latency_ms),
-            ]
+        table.add_row(
+            Text(key),  # model and user names are never markup
+            str(row.calls),
+            str(row.errors),
+            str(row.input_tokens),
+            str(row.cached_input_tokens),
+            str(row.output_tokens),
+            str(row.reasoning_tokens),
+            f"{row.cost_usd:.4f}",
+            _ms(row.p50_latency_ms),
+            _ms(row.p95_latency_ms),
+            style="bold" if key == "TOTAL" and total is not None else None,
         )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = []
-    for line in lines:
-        cells = [line[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(line[1:], widths[1:], strict=True)]
-        out.append("  ".join(cells).rstrip())
-    return "\n".join(out)
+    return table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,5 +110,9 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("no LLM calls recorded" + (f" in the last {args.since}" if since else ""))
         sys.stdout.write("\n")
         return 0
-    sys.stdout.write(_table(rows, args.by, total[0] if args.by else None) + "\n")
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=True).print(
+        _table(rows, args.by, total[0] if args.by else None)
+    )
     return 0
