@@ -25,6 +25,7 @@ COMMANDS = (
     "usage",
     "explain",
     "explanations",
+    "ui",
 )
 
 

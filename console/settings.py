@@ -93,6 +93,15 @@ class ExplainSettings(BaseModel):
     max_input_chars: int = 24_000
 
 
+class UiSettings(BaseModel):
+    """The console: key remapping (binding id -> keys, e.g. ``rerun = "ctrl+r"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keys: dict[str, str] = Field(default_factory=dict)
+    log_lines: int = Field(default=5000, ge=100, le=1_000_000)  # kept in the log pane
+
+
 class Settings(BaseModel):
     """Everything configurable, in one place."""
 
@@ -104,6 +113,7 @@ class Settings(BaseModel):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     queue: QueueSettings = Field(default_factory=QueueSettings)
     explain: ExplainSettings = Field(default_factory=ExplainSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     def db_path(self) -> Path:
         """The database file to open."""

@@ -57,6 +57,11 @@ def main() -> None:
         }
         for name in ("VERDICT_LLM_BASE_URL", "VERDICT_LLM_MODEL"):
             env.pop(name, None)
+        os.environ.update({k: env[k] for k in ("XDG_DATA_HOME", "XDG_CONFIG_HOME")})
+        sys.path.insert(0, str(OUT))
+        from console_shots import main as console_main
+
+        console_main(ROOT / "examples" / "shop.toml", Path(tmp) / "console.db", OUT)
         run_out = _verdict(["run", "examples/shop.toml"], env, stderr=False)
         _save("run.svg", "verdict run", [("verdict run examples/shop.toml", run_out)])
 

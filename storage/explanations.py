@@ -51,7 +51,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX explanations_fingerprint ON explanations (fingerprint, created)")
     db.execute("CREATE INDEX explanations_run ON explanations (run_id)")
     # External-content FTS5 kept in step by insert/update/delete triggers.
-    db["explanations"].enable_fts(
+    db.table("explanations").enable_fts(
         list(_FTS_COLUMNS), fts_version="FTS5", create_triggers=True, tokenize="unicode61"
     )
 

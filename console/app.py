@@ -1,0 +1,241 @@
+"""The Textual console: hosts an engine and shows what it does.
+
+The app owns one :class:`~console.engine.Engine` on its own event loop (so ``r`` and ``R``
+queue work exactly as ``verdict rerun`` does), a :class:`~console.engine.LiveState` fed by
+the engine's events, and a second, read-only connection to the database that thread
+workers poll for what other processes record.  Events are not drawn as they arrive: they
+are gathered and applied to the widgets at most 20 times a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+
+from console.engine.live import CellState, Changes, LiveState
+from console.model import Event, LogBatch, LogLine
+from console.queue.base import QueueUrl
+from console.settings import Settings
+
+if TYPE_CHECKING:
+    from console.engine import Engine
+    from console.matrix import Matrix
+    from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+UI_INTERVAL = 0.05  # seconds between redraws of gathered events (20 per second)
+DB_POLL_INTERVAL = 1.0  # seconds between looks at what other processes recorded
+
+
+@dataclass
+class ConsoleOptions:
+    """How the console was started."""
+
+    settings: Settings
+    db_path: Path
+    matrix: Matrix | None = None
+    queue_url: QueueUrl | None = None
+    slots: int | None = None
+    run_engine: bool = True  # False: a read-only view (snapshots, tests)
+    clock: Callable[[], float] = time.time
+
+
+class VerdictApp(App[int]):
+    """The Verdict operations console."""
+
+    TITLE = "Verdict Console"
+    CSS_PATH = "app.tcss"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("q", "quit_console", "Quit", id="quit", priority=True),
+        Binding("question_mark,f1", "help", "Help", id="help"),
+    ]
+
+    class CellsRead(Message):
+        """Cells read from the database by a thread worker."""
+
+        def __init__(self, cells: list[CellState]) -> None:
+            super().__init__()
+            self.cells = cells
+
+    class Redraw(Message):
+        """Gathered changes to draw (posted by the redraw timer)."""
+
+        def __init__(self, changes: Changes, logs: dict[str, list[LogLine]]) -> None:
+            super().__init__()
+            self.changes = changes
+            self.logs = logs
+
+    def __init__(self, options: ConsoleOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.settings = options.settings
+        self.live = LiveState()
+        self.engine: Engine | None = None
+        self.engine_error: str = ""
+        self.read_db: Database | None = None
+        self._changes = Changes()
+        self._logs: dict[str, list[LogLine]] = {}
+        self._watched_logs: set[str] = set()
+        self.fan_out_jobs: set[str] = set()
+        self.ready = asyncio.Event()
+        if self.settings.ui.keys:
+            self.set_keymap(dict(self.settings.ui.keys))
+
+    # --- start and stop ---------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[Any]:
+        from console.screens.dashboard import Dashboard
+
+        return Dashboard()
+
+    async def on_mount(self) -> None:
+        self.read_db = await asyncio.to_thread(self._open_read_db)
+        cells = await asyncio.to_thread(self._read_cells)
+        self._take(self.live.seed(cells))
+        if self.options.run_engine:
+            self.start_engine()
+        else:
+            self.ready.set()
+        self.set_interval(UI_INTERVAL, self._send_gathered)
+        self.set_interval(DB_POLL_INTERVAL, self.poll_database)
+
+    def _open_read_db(self) -> Database:
+        from storage.db import Database
+
+        return Database(self.options.db_path)
+
+    @work(group="engine", exclusive=True, exit_on_error=False, description="engine")
+    async def start_engine(self) -> None:
+        """Start the engine on this loop; with a matrix, queue it."""
+        from console.engine import Engine
+        from storage.db import Database
+
+        try:
+            db = await asyncio.to_thread(Database, self.options.db_path)
+            engine = Engine(
+                self.settings, db, queue_url=self.options.queue_url, slots=self.options.slots
+            )
+            engine.subscribe(self._on_event)
+            await engine.start()
+            self.engine = engine
+            if self.options.matrix is not None:
+                await engine.submit_matrix(self.options.matrix)
+        except Exception as exc:  # noqa: BLE001 - shown in the queue line, console stays up
+            self.engine_error = f"engine: {exc}"
+            log.exception("the engine did not start")
+        finally:
+            self.ready.set()
+
+    def action_quit_console(self) -> None:
+        """Quit; asks once while jobs run.  Queued work stays queued."""
+        counts = self.live.counts()
+        if (counts["running"] or counts["queued"]) and self.engine is not None:
+            from console.screens.confirm import ConfirmQuit
+
+            self.push_screen(ConfirmQuit(counts["running"], counts["queued"]), self._quit_if)
+            return
+        self._quit_if(True)
+
+    def _quit_if(self, confirmed: bool | None) -> None:
+        if confirmed:
+            self.run_worker(self._shutdown_and_exit(), group="quit", exclusive=True)
+
+    async def _shutdown_and_exit(self) -> None:
+        await self.shutdown()
+        self.exit(0)
+
+    async def shutdown(self) -> None:
+        """Stop the engine: sandboxes end, running jobs go back to the queue."""
+        engine, self.engine = self.engine, None
+        if engine is not None:
+            await engine.stop(grace=0.0)
+            await asyncio.to_thread(engine.db.close)
+        if self.read_db is not None:
+            db, self.read_db = self.read_db, None
+            await asyncio.to_thread(db.close)
+
+    def action_help(self) -> None:
+        """Show every key."""
+        from console.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """Every action of the app and of the current screen, for the command palette."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for binding in [*self.BINDINGS, *getattr(screen, "BINDINGS", [])]:
+            if isinstance(binding, Binding) and binding.description and binding.id:
+                if binding.id in seen:
+                    continue
+                seen.add(binding.id)
+                target = self if binding in self.BINDINGS else screen
+                yield SystemCommand(
+                    binding.description,
+                    binding.tooltip or binding.description,
+                    _runner(target, binding.action),
+                )
+
+    # --- events in, changes out --------------------------------------------------------------
+    def watch_log(self, run_id: str | None) -> None:
+        """Gather log batches of ``run_id`` only (the one the log pane shows)."""
+        self._watched_logs = {run_id} if run_id else set()
+        self._logs = {k: v for k, v in self._logs.items() if k in self._watched_logs}
+
+    def _on_event(self, event: Event) -> None:
+        # Called on this loop by the engine: gather only, draw later.
+        if isinstance(event, LogBatch):
+            if event.run_id in self._watched_logs:
+                self._logs.setdefault(event.run_id, []).extend(event.lines)
+            return
+        self._changes.merge(self.live.apply(event))
+
+    def _take(self, changes: Changes) -> None:
+        self._changes.merge(changes)
+
+    def _send_gathered(self) -> None:
+        if not self._changes and not self._logs:
+            return
+        changes, self._changes = self._changes, Changes()
+        logs, self._logs = self._logs, {}
+        self.screen.post_message(self.Redraw(changes, logs))
+        for screen in self.screen_stack:
+            if screen is not self.screen:
+                screen.post_message(self.Redraw(Changes(changes.cells, changes.sandboxes), {}))
+
+    @work(thread=True, group="poll", exclusive=True, exit_on_error=False, description="poll db")
+    def poll_database(self) -> None:
+        """Read what other processes recorded (a ``verdict run`` in another terminal)."""
+        if self.read_db is None:
+            return
+        self.post_message(self.CellsRead(self._read_cells()))
+
+    def _read_cells(self) -> list[CellState]:
+        from console.engine.views import matrix_state
+
+        if self.read_db is None:
+            return []
+        matrix = self.options.matrix
+        return matrix_state(self.read_db, matrix.combinations() if matrix else None)
+
+    def on_verdict_app_cells_read(self, message: CellsRead) -> None:
+        self._take(self.live.seed(message.cells))
+
+
+def _runner(target: Any, action: str) -> Callable[[], Any]:
+    async def run() -> None:
+        await target.run_action(action)
+
+    return run
