@@ -100,16 +100,22 @@ class VerdictApp(App[int]):
 
         return Dashboard()
 
-    async def on_mount(self) -> None:
+    def on_mount(self) -> None:
+        # Nothing is awaited here: the first frame is drawn at once, data follows.
+        self.set_interval(UI_INTERVAL, self._send_gathered)
+        self.open_database()
+
+    @work(group="open", exclusive=True, exit_on_error=False, description="open database")
+    async def open_database(self) -> None:
+        """Open the read connection, show what is recorded, then start the engine."""
         self.read_db = await asyncio.to_thread(self._open_read_db)
         cells = await asyncio.to_thread(self._read_cells)
         self._take(self.live.seed(cells))
+        self.set_interval(DB_POLL_INTERVAL, self.poll_database)
         if self.options.run_engine:
             self.start_engine()
         else:
             self.ready.set()
-        self.set_interval(UI_INTERVAL, self._send_gathered)
-        self.set_interval(DB_POLL_INTERVAL, self.poll_database)
 
     def _open_read_db(self) -> Database:
         from storage.db import Database

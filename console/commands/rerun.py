@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from console.commands.common import open_db, settings_from_args
 from console.commands.run import add_queue_options, execute
-from console.engine.planning import fan_out_jobs, job_of_run, matrix_of, rerun_job
 from console.queue.base import parse_queue_url
 from storage import jobs as job_store
 
@@ -43,6 +42,8 @@ def add_parser(sub: Any) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     """Run ``verdict rerun``."""
+    from console.engine.planning import fan_out_jobs, job_of_run, matrix_of, rerun_job
+
     settings = settings_from_args(args)
     db = open_db(settings)
     try:

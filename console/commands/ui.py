@@ -88,7 +88,7 @@ def handle_ui(args: argparse.Namespace) -> int:
         if not args.headless:
             print("verdict: no terminal; running headless", file=sys.stderr)
         return _headless(matrix, settings, queue_url, slots)
-    open_db(settings).close()  # a database that cannot be opened is one line, before the screen
+    check_database(settings.db_path())  # one line before the screen, not a broken console
     from console.app import ConsoleOptions, VerdictApp
 
     app = VerdictApp(
@@ -101,6 +101,31 @@ def handle_ui(args: argparse.Namespace) -> int:
         )
     )
     return app.run() or 0
+
+
+def check_database(path: Path) -> None:
+    """Refuse a database path that cannot be opened, cheaply (the app migrates it later,
+    off its loop, after the first frame).
+
+    Raises:
+        UsageError: the file is not SQLite, or its directory cannot be written.
+    """
+    import sqlite3
+
+    from console.errors import one_line
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=5)
+        try:
+            conn.execute("PRAGMA schema_version").fetchone()
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError) as exc:
+        raise UsageError(
+            f"cannot open the database {path}: {one_line(str(exc), None)}"
+            " (is it writable? choose one with --db)"
+        ) from exc
 
 
 def _headless(matrix: Any, settings: Any, queue_url: Any, slots: int) -> int:

@@ -102,6 +102,8 @@ class Engine:
             self.writer.start()
             self.bus.subscribe(self.writer.submit, critical=True)
         self.bus.subscribe(self._apply)
+        if self.role != "client":
+            await self._preload()
         if self.role == "local":
             await self._start_local()
         elif self.role == "client":
@@ -132,6 +134,11 @@ class Engine:
                 await self._queue.close()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
+
+    async def _preload(self) -> None:
+        """Import what running a job needs, off the loop: a first import inside a job would
+        otherwise hold the loop for tens of milliseconds."""
+        await asyncio.to_thread(_import_job_modules)
 
     async def _start_local(self) -> None:
         from console.queue.embedded import EmbeddedQueue
@@ -366,6 +373,32 @@ class Engine:
             if states.get(job_store.QUEUED) or (self.worker is not None and self.worker.running):
                 return False
         return True
+
+
+JOB_MODULES = (
+    "console.checker",
+    "console.probes",
+    "console.sandbox.local",
+    "console.sandbox.copy",
+    "console.sandbox.proctree",
+    "console.generate.payload",
+    "console.generate.record",
+    "console.generate.result",
+    "console.generate.select",
+    "console.generate.replay",
+    "console.llm.context",
+    "console.explain.traces",
+    "console.fingerprint",
+    "console.detect",
+    "console.recorder",
+)
+
+
+def _import_job_modules() -> None:
+    from importlib import import_module
+
+    for name in JOB_MODULES:
+        import_module(name)
 
 
 async def sandbox_usage(boxes: Sequence[SandboxState]) -> dict[str, tuple[float, int]]:

@@ -135,30 +135,44 @@ async def test_sandboxes_are_listed_while_they_run_and_gone_after(db: Database) 
     assert "port" in seen_stages
 
 
-async def test_the_event_loop_never_stalls_while_a_matrix_runs(db: Database) -> None:
-    stalls: list[float] = []
-    running = True
+async def test_the_event_loop_never_stalls_while_a_matrix_runs(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every callback the loop runs is timed: wall time, and the loop thread's CPU time
+    # (which a busy machine's scheduling cannot inflate).
+    worst = {"wall": 0.0, "cpu": 0.0, "wall_of": "", "cpu_of": ""}
+    original = asyncio.events.Handle._run
 
-    async def monitor() -> None:
-        while running:
-            before = time.perf_counter()
-            await asyncio.sleep(0.005)
-            stalls.append(time.perf_counter() - before - 0.005)
+    def name(handle: asyncio.events.Handle) -> str:
+        owner = getattr(getattr(handle, "_callback", None), "__self__", None)
+        if isinstance(owner, asyncio.Task):
+            return f"task {owner.get_coro()!r}"[:160]
+        return repr(handle)[:160]
 
-    watcher = asyncio.create_task(monitor())
+    def timed(handle: asyncio.events.Handle) -> None:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        original(handle)
+        wall, cpu = time.perf_counter() - wall, time.thread_time() - cpu
+        if wall > worst["wall"]:
+            worst["wall"], worst["wall_of"] = wall, name(handle)
+        if cpu > worst["cpu"]:
+            worst["cpu"], worst["cpu_of"] = cpu, name(handle)
+
+    monkeypatch.setattr(asyncio.events.Handle, "_run", timed)
     engine = await Engine(Settings(), db, slots=4).start()
     try:
         jobs = await engine.submit_matrix(load_matrix(FIXTURES / "quick.toml"))
         assert await engine.wait_done([j.job_id for j in jobs])
     finally:
         await engine.stop()
-        running = False
-        await watcher
-    worst = max(stalls) * 1000
-    print(f"longest loop stall: {worst:.1f} ms over {len(stalls)} ticks")
-    # goal < 20 ms; the bound leaves room for a loaded 2-core machine yet fails on any
-    # blocking database write or file copy on the loop (hundreds of ms)
-    assert worst < 60, f"the loop stalled for {worst:.1f} ms"
+    print(
+        f"longest callback: {worst['wall'] * 1000:.1f} ms wall ({worst['wall_of']}), "
+        f"{worst['cpu'] * 1000:.1f} ms CPU ({worst['cpu_of']})"
+    )
+    assert worst["cpu"] < 0.020, f"a callback computed for {worst['cpu'] * 1000:.1f} ms"
+    # Waiting (I/O, locks) shows only in wall time; a loaded machine stretches it, so the
+    # bound is looser, yet a database write or a file copy on the loop still breaks it.
+    assert worst["wall"] < 0.100, f"a callback blocked for {worst['wall'] * 1000:.1f} ms"
 
 
 async def test_a_verdict_that_cannot_be_recorded_is_not_reported_as_recorded(
