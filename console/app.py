@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import work
 from textual.app import App, SystemCommand
@@ -30,11 +31,15 @@ from console.settings import Settings
 
 if TYPE_CHECKING:
     from console.engine import Engine
+    from console.engine.host import EngineHost
     from console.matrix import Matrix
     from storage.db import Database
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+SWITCH_INTERVAL = 0.001  # seconds a thread may hold the interpreter before handing it over
 UI_INTERVAL = 0.05  # seconds between redraws of gathered events (20 per second)
 DB_POLL_INTERVAL = 1.0  # seconds between looks at what other processes recorded
 
@@ -83,7 +88,7 @@ class VerdictApp(App[int]):
         self.options = options
         self.settings = options.settings
         self.live = LiveState()
-        self.engine: Engine | None = None
+        self.host: EngineHost | None = None
         self.engine_error: str = ""
         self.read_db: Database | None = None
         self._changes = Changes()
@@ -101,6 +106,9 @@ class VerdictApp(App[int]):
         return Dashboard()
 
     def on_mount(self) -> None:
+        # The engine's thread can be busy with a log flood; hand the interpreter over more
+        # often so a key press waits at most about a millisecond for its turn.
+        sys.setswitchinterval(SWITCH_INTERVAL)
         # Nothing is awaited here: the first frame is drawn at once, data follows.
         self.set_interval(UI_INTERVAL, self._send_gathered)
         self.open_database()
@@ -124,25 +132,45 @@ class VerdictApp(App[int]):
 
     @work(group="engine", exclusive=True, exit_on_error=False, description="engine")
     async def start_engine(self) -> None:
-        """Start the engine on this loop; with a matrix, queue it."""
+        """Start the engine on its own thread; with a matrix, queue it."""
         from console.engine import Engine
+        from console.engine.host import EngineHost
         from storage.db import Database
 
+        options = self.options
+
+        def make_engine() -> Engine:
+            db = Database(options.db_path)
+            return Engine(self.settings, db, queue_url=options.queue_url, slots=options.slots)
+
+        host = EngineHost(make_engine)
         try:
-            db = await asyncio.to_thread(Database, self.options.db_path)
-            engine = Engine(
-                self.settings, db, queue_url=self.options.queue_url, slots=self.options.slots
-            )
-            engine.subscribe(self._on_event)
-            await engine.start()
-            self.engine = engine
-            if self.options.matrix is not None:
-                await engine.submit_matrix(self.options.matrix)
+            await host.start()
+            host.subscribe(self._on_event)
+            self.host = host
+            if options.matrix is not None:
+                matrix = options.matrix
+                await host.call(lambda engine: engine.submit_matrix(matrix))
         except Exception as exc:  # noqa: BLE001 - shown in the queue line, console stays up
             self.engine_error = f"engine: {exc}"
             log.exception("the engine did not start")
         finally:
             self.ready.set()
+
+    @property
+    def engine(self) -> Engine | None:
+        """The running engine (read its state; act on it through :meth:`engine_call`)."""
+        return self.host.engine if self.host is not None else None
+
+    async def engine_call(self, work: Callable[[Engine], Coroutine[Any, Any, T]]) -> T:
+        """Run ``work(engine)`` on the engine's thread and return its result here.
+
+        Raises:
+            RuntimeError: no engine is running in this console.
+        """
+        if self.host is None:
+            raise RuntimeError("no engine is running in this console")
+        return await self.host.call(work)
 
     def action_quit_console(self) -> None:
         """Quit; asks once while jobs run.  Queued work stays queued."""
@@ -164,10 +192,11 @@ class VerdictApp(App[int]):
 
     async def shutdown(self) -> None:
         """Stop the engine: sandboxes end, running jobs go back to the queue."""
-        engine, self.engine = self.engine, None
-        if engine is not None:
-            await engine.stop(grace=0.0)
-            await asyncio.to_thread(engine.db.close)
+        host, self.host = self.host, None
+        if host is not None:
+            await host.stop(grace=0.0)
+            if host.engine is not None:
+                await asyncio.to_thread(host.engine.db.close)
         if self.read_db is not None:
             db, self.read_db = self.read_db, None
             await asyncio.to_thread(db.close)

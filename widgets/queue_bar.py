@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.text import Text
-from textual.widgets import Static
+from textual.widget import Widget
 
 
 @dataclass(frozen=True)
@@ -45,13 +45,26 @@ def render_figures(figures: QueueFigures) -> Text:
     return text
 
 
-class QueueBar(Static):
-    """The queue line (see the module docstring)."""
+class QueueBar(Widget):
+    """The queue line (see the module docstring).
+
+    A fixed one-line widget that repaints itself when its figures change, without asking
+    for a layout pass of the screen (it never changes size).
+    """
 
     DEFAULT_CSS = """
     QueueBar { height: 1; background: $boost; }
     """
 
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.figures = QueueFigures()
+
     def show(self, figures: QueueFigures) -> None:
         """Display ``figures``."""
-        self.update(render_figures(figures))
+        if figures != self.figures:
+            self.figures = figures
+            self.refresh()
+
+    def render(self) -> Text:
+        return render_figures(self.figures)

@@ -181,9 +181,8 @@ class Dashboard(Screen[None]):
             self._usage = asyncio.run(sandbox_usage(boxes))
 
     # --- selection and the log -----------------------------------------------------------
-    @on(VerdictMatrix.CellSelected)
+    @on(VerdictMatrix.Opened)
     def _open_selected_cell(self) -> None:
-        # the table takes enter for itself; opening the run is what enter means here
         self.action_open_run()
 
     @on(VerdictMatrix.Selected)
@@ -250,12 +249,12 @@ class Dashboard(Screen[None]):
     async def action_rerun(self) -> None:
         """Rerun the selected combination as a new attempt linked to its latest run."""
         cell = self._selected_cell()
-        engine = self.vapp.engine
-        if cell is None or cell.run_id is None or engine is None:
+        if cell is None or cell.run_id is None or self.vapp.host is None:
             self.notify("select a combination that has run", severity="warning")
             return
+        run_id = cell.run_id
         try:
-            job = await engine.rerun(cell.run_id)
+            job = await self.vapp.engine_call(lambda engine: engine.rerun(run_id))
         except Exception as exc:  # noqa: BLE001 - a UsageError or a broker error, said once
             self.notify(str(exc), severity="error")
             return
@@ -264,15 +263,15 @@ class Dashboard(Screen[None]):
     async def action_fan_out(self) -> None:
         """Try the selected failing cell's spec with every other prompt version × model."""
         cell = self._selected_cell()
-        engine = self.vapp.engine
-        if cell is None or cell.run_id is None or engine is None:
+        if cell is None or cell.run_id is None or self.vapp.host is None:
             self.notify("select a combination that has run", severity="warning")
             return
         if cell.verdict is not None and cell.verdict == "pass":
             self.notify("this combination passes; fan out from a failing one", severity="warning")
             return
+        run_id = cell.run_id
         try:
-            jobs = await engine.fan_out(cell.run_id)
+            jobs = await self.vapp.engine_call(lambda engine: engine.fan_out(run_id))
         except Exception as exc:  # noqa: BLE001 - said once, the console stays up
             self.notify(str(exc), severity="error")
             return
@@ -282,11 +281,13 @@ class Dashboard(Screen[None]):
     async def action_cancel_run(self) -> None:
         """Stop the selected running combination; it is recorded as aborted."""
         cell = self._selected_cell()
-        engine = self.vapp.engine
-        if cell is None or cell.status != "running" or cell.run_id is None or engine is None:
+        if cell is None or cell.status != "running" or cell.run_id is None:
             self.notify("select a running combination", severity="warning")
             return
-        if not await engine.cancel(cell.run_id):
+        run_id = cell.run_id
+        if self.vapp.host is None or not await self.vapp.engine_call(
+            lambda engine: engine.cancel(run_id)
+        ):
             self.notify("that run belongs to another process or worker", severity="warning")
 
     def action_follow(self) -> None:

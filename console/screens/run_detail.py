@@ -91,12 +91,11 @@ class RunDetailScreen(Screen[None]):
 
     async def action_rerun(self) -> None:
         """Rerun this run's combination."""
-        engine = self.app.engine  # type: ignore[attr-defined]
-        if engine is None:
-            self.notify("no engine is running in this console", severity="warning")
-            return
+        run_id = self.run_id
         try:
-            job = await engine.rerun(self.run_id)
+            job = await self.app.engine_call(  # type: ignore[attr-defined]
+                lambda engine: engine.rerun(run_id)
+            )
         except Exception as exc:  # noqa: BLE001 - said once, the console stays up
             self.notify(str(exc), severity="error")
             return

@@ -58,7 +58,7 @@ async def quit_app(pilot: Pilot[int], app: VerdictApp) -> None:
 
 def cell_text(app: VerdictApp, spec: str, prompt: str, model: str) -> str:
     matrix = app.screen.query_one(VerdictMatrix)
-    return str(matrix.get_cell(f"{spec}/{prompt}", model))
+    return matrix.cell_text(Combination(spec=spec, prompt=prompt, model=model))
 
 
 def all_done(app: VerdictApp, count: int) -> bool:
