@@ -118,10 +118,21 @@ RUST_PANIC = (
 )
 
 
-@pytest.mark.parametrize("text", [GO_PANIC, RUST_PANIC], ids=["go", "rust"])
-def test_unsupported_panics_are_bad_input_not_a_crash(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "language", "first_app_frame"),
+    [(GO_PANIC, "go", "main.handler"), (RUST_PANIC, "rust", "<panic>")],
+    ids=["go", "rust"],
+)
+def test_go_and_rust_panics_are_read(text: str, language: str, first_app_frame: str) -> None:
+    failure = from_trace(text).failure
+    assert failure is not None
+    assert (failure.exception, failure.language) == ("panic", language)
+    assert failure.app_frames()[0].name == first_app_frame
+
+
+def test_text_without_a_trace_is_bad_input() -> None:
     with pytest.raises(UsageError, match="no stack trace found"):
-        from_trace(text)
+        from_trace("server started on :8080\nshutting down\n")
 
 
 # Lines a log can hold that once sent a frame pattern into catastrophic backtracking
