@@ -90,7 +90,7 @@ def _json_traces(text: str) -> list[str]:
     """Multi-line strings of a JSON object that hold a trace, the message line first."""
     try:
         record = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, or nested deeper than the decoder goes
         return []
     found: list[str] = []
 

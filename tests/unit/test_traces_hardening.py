@@ -145,6 +145,16 @@ HOSTILE = {
         + "x\nValueError: 1\n"
     ),
     "rejection-spaces": "[UnhandledPromiseRejection: " + " " * 40000 + "y\n    at f (/a.js:1:1)\n",
+    "node-frame-parens": "Error: x\n    at f" + " (a)" * 20000 + " (/a.js:1:1\n",
+    "go-func-parens": "panic: x\n\ngoroutine 1 [running]:\nmain." + "(*T)" * 20000 + "(\n",
+    "php-many-ins": "PHP Fatal error:  Uncaught Error: " + "x in y:1 " * 20000 + "\n",
+    "ruby-many-ins": "a.rb:1:in `" + "x:1:in `" * 20000 + "\n",
+    "dotnet-frame-spaces": "System.Exception: x\n   at A.B(" + " " * 40000 + "y\n",
+    "rust-panic-quotes": "thread 'main' panicked at '" + "', " * 20000 + "\n",
+    "json-deep": '{"stack": "Error\\n    at f (/a.js:1:1)", "x": '
+    + "[" * 5000
+    + "]" * 5000
+    + "}\n",
 }
 
 
