@@ -370,7 +370,7 @@ def _action(data: TriageInput, lang: str) -> str:
         service = words.service.format(name=data.service) if data.service else words.the_project
         return words.checking.format(service=service, verdict=data.verdict)
     frame = data.first_app_frame()
-    if frame is not None:
+    if frame is not None and frame.name not in _PLACE_ONLY:
         return words.running.format(name=frame.name)
     return words.running_app
 

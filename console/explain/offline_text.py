@@ -202,16 +202,17 @@ RULE_TEXTS: Mapping[str, Mapping[str, Text]] = {
             "A library the app imports ({what}) is not installed where the app runs, so the "
             "app stopped while loading.",
             "Add {what} to the project's dependencies (requirements.txt, pyproject.toml, "
-            "package.json or the build file) and make sure the install step runs before the "
-            "app starts; check the name for typos.",
+            "package.json, Gemfile, go.mod, Cargo.toml, composer.json or the build file) and "
+            "make sure the install step runs before the app starts; check the name for typos.",
             ("a dependency", "the missing package"),
         ),
         "ko": Text(
             "앱이 불러오는 라이브러리({what})가 앱이 실행되는 환경에 설치되어 있지 않아서, "
             "앱이 시작하는 도중에 멈췄습니다.",
-            "프로젝트의 의존성 목록(requirements.txt, pyproject.toml, package.json 또는 빌드 "
-            "파일)에 {what} 항목을 추가하고, 앱을 시작하기 전에 설치 단계가 실행되는지 "
-            "확인하세요. 이름에 오타가 없는지도 확인하세요.",
+            "프로젝트의 의존성 목록(requirements.txt, pyproject.toml, package.json, Gemfile, "
+            "go.mod, Cargo.toml, composer.json 또는 빌드 파일)에 {what} 항목을 추가하고, "
+            "앱을 시작하기 전에 설치 단계가 실행되는지 확인하세요. 이름에 오타가 없는지도 "
+            "확인하세요.",
             ("의존성 패키지", "빠진 패키지"),
         ),
     },

@@ -113,25 +113,26 @@ def _json_traces(text: str) -> list[str]:
 # Prefixes that log routers put before every line: Docker Compose (``web_1  | ``),
 # kubectl --prefix (``[pod/web-1/app] ``), Heroku (``<timestamp> app[web.1]: ``) and
 # concurrently/npm-run-all (``[1] ``).
+# Each comes with a substring every prefixed line holds, a cheap test before the pattern.
 _LINE_PREFIXES = (
-    re.compile(r"^[A-Za-z0-9][\w.-]*\s+\| ?"),
-    re.compile(r"^\[pod/[^\]\s]+\] "),
-    re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)? [\w-]+\[[\w.-]+\]: "),
-    re.compile(r"^\[\d+\] ?"),
+    ("|", re.compile(r"^[A-Za-z0-9][\w.-]*\s+\| ?")),
+    ("[pod/", re.compile(r"^\[pod/[^\]\s]+\] ")),
+    ("]: ", re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)? [\w-]+\[[\w.-]+\]: ")),
+    ("[", re.compile(r"^\[\d+\] ?")),
 )
 
 
 def strip_log_prefixes(lines: list[str]) -> list[str]:
     """``lines`` with a log router's per-line prefix cut, where at least two lines carry it."""
-    for pattern in _LINE_PREFIXES:
+    for marker, pattern in _LINE_PREFIXES:
         hits = 0
         for line in lines:
-            if pattern.match(line):
+            if marker in line and pattern.match(line):
                 hits += 1
                 if hits >= 2:
                     break
         if hits >= 2:
-            lines = [pattern.sub("", line, count=1) for line in lines]
+            lines = [pattern.sub("", line, count=1) if marker in line else line for line in lines]
     return lines
 
 
