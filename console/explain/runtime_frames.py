@@ -112,7 +112,7 @@ def mark_runtime_frames(failure: Failure, app: str | None = None) -> Failure:
     language = failure.language
     root: str | None = None
     name: str | None = None
-    if app and looks_like_path(app):
+    if app and looks_like_path(app) and not _package_name(app, language):
         root = norm_path(app.rstrip("/\\")) or "/"
     elif app:
         name = app.strip()
@@ -127,6 +127,16 @@ def mark_runtime_frames(failure: Failure, app: str | None = None) -> Failure:
         else:
             frame.app = True
     return failure
+
+
+def _package_name(app: str, language: str) -> bool:
+    """Whether ``app`` is a Go import path (``github.com/org/app``) or a PHP namespace
+    (``App\\Http``), which look like paths but name packages."""
+    if app.startswith(("/", ".", "~")) or re.match(r"^[A-Za-z]:", app):
+        return False
+    if language == "go":
+        return "." in app.split("/", 1)[0]
+    return language == "php" and "/" not in app and "\\" in app
 
 
 def _relative(frame: Frame) -> bool:

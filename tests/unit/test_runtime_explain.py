@@ -289,3 +289,43 @@ def test_dotnet_inner_exception_frames_belong_to_the_inner_exception() -> None:
         ("Config.Load", 12),
         ("Program.Main", 5),
     ]
+
+
+# --- naming the app, and fingerprints, for the new runtimes ---------------------------------
+
+
+def test_go_import_path_and_php_namespace_name_the_app() -> None:
+    gaper = (CORPUS / "go" / "gaper_goroutine_created_by.txt").read_text(encoding="utf-8")
+    named = extract_failure(gaper, app="github.com/maxcnunes/gaper")
+    other = extract_failure(gaper, app="github.com/someone/else")
+    assert named is not None and other is not None
+    assert [f.line for f in named.app_frames()] == [159, 158]
+    assert other.app_frames() == []
+    php = (
+        "PHP Fatal error:  Uncaught Error: boom in /srv/app/src/Http/Kernel.php:12\n"
+        "Stack trace:\n"
+        "#0 /srv/app/vendor/slim/App.php(40): App\\Http\\Kernel->handle()\n"
+        "#1 /srv/app/public/index.php(9): Slim\\App->run()\n"
+        "#2 {main}\n"
+    )
+    failure = extract_failure(php, app="App\\Http")
+    assert failure is not None
+    assert [f.name for f in failure.app_frames()] == ["App\\Http\\Kernel->handle"]
+
+
+def test_go_fingerprint_ignores_goroutine_numbers_and_addresses() -> None:
+    from console.fingerprint import fingerprint
+    from console.model import Verdict
+
+    first = (
+        "panic: runtime error: index out of range [3] with length 3\n\n"
+        "goroutine 1 [running]:\nmain.pick(0xc000012345, 0x3)\n"
+        "\t/srv/shop/main.go:14 +0x1d\nmain.main()\n\t/srv/shop/main.go:20 +0x25\n"
+    )
+    second = first.replace("goroutine 1 ", "goroutine 9 ").replace("0xc000012345", "0xc0000aaaaa")
+    second = second.replace("[3] with length 3", "[5] with length 5")
+    other = first.replace("main.pick", "main.choose")
+    prints = [
+        fingerprint(Verdict.CRASHED, extract_failure(text)) for text in (first, second, other)
+    ]
+    assert prints[0] == prints[1] != prints[2]
