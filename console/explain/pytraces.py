@@ -137,9 +137,51 @@ def parse_python(lines: list[str], start: int) -> tuple[Failure | None, int]:
             break
         i = nxt
     if not blocks:
+        # Werkzeug's debugger page prints the exception above a header without its colon
+        # (a colon means a console traceback; the line above is then another trace's end).
+        page = not lines[start].rstrip().endswith(":")
+        above = _exception_above(lines, start) if page else None
+        frames = _frames_below(lines, start + 1) if above else []
+        if above and frames:
+            failure = Failure(exception=above[0], message=above[1], frames=frames)
+            return failure.model_copy(update={"language": "python"}), i + offset
         return None, max(i, start + 1) + offset
     failure = chain_failure(blocks, "python")
     return failure, i + offset
+
+
+def _exception_above(lines: list[str], start: int) -> tuple[str, str] | None:
+    """``Name: message`` printed a few lines above a ``Traceback`` header."""
+    for j in range(start - 1, max(-1, start - 5), -1):
+        exc = _PY_EXC.match(lines[j].strip())
+        if exc and exc["msg"] is not None and _looks_raised(exc):
+            return exc["exc"], exc["msg"].strip()
+    return None
+
+
+def _frames_below(lines: list[str], i: int) -> list[Frame]:
+    """The frames of a traceback that ends without its exception line, innermost first."""
+    frames: list[Frame] = []
+    after_frame = False
+    while i < len(lines):
+        line = lines[i]
+        match = _PY_FRAME.match(line)
+        if match:
+            frames.append(
+                Frame(
+                    name=match["name"] or "<module>",
+                    file=match["file"],
+                    line=int(match["line"]),
+                    raw=line.strip(),
+                )
+            )
+            after_frame = True
+        elif not line.strip() or line[:1] in " \t" or after_frame:
+            after_frame = False  # source lines, indented or not
+        else:
+            break
+        i += 1
+    return frames[::-1]
 
 
 def parse_python_syntax(lines: list[str], start: int) -> tuple[Failure | None, int]:
