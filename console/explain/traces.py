@@ -71,6 +71,8 @@ _JVM_THREAD = re.compile(r'^Exception in thread "[^"]*"\s+')
 _JVM_MORE = re.compile(r"^\s*\.\.\. \d+ (?:more|common frames omitted)")
 _JVM_CAUSED = re.compile(r"^\s*Caused by:\s*(?P<rest>.*)$")
 _JVM_SUPPRESSED = re.compile(r"^(?P<indent>\s*)Suppressed:\s")
+_JVM_CUT_FRAME = re.compile(r"^at (?:[\w$]+\.){2,}[\w$]*$")
+_JVM_LAMBDA_ID = re.compile(r"(\$\$Lambda(?:\$\d+)?)/(?:0x)?[0-9a-f]+")
 
 # --- Node --------------------------------------------------------------------------------
 # Matched against the stripped line without a trailing "{" (see _node_frame_match); each
@@ -89,8 +91,9 @@ _NODE_HEADER = re.compile(
 # The message is greedy and trimmed of "] {" afterwards (linear on long lines).
 _NODE_REJECTION = re.compile(r"^\[(?P<name>UnhandledPromiseRejection\w*):\s?(?P<msg>.*)$")
 # Warnings printed before the error line by Node 6-14 and by some process managers.
+# Next.js marks server errors with "⨯ ".
 _NODE_WARNING = re.compile(
-    r"^(?:\(node:\d+\) \w*Warning: |Unhandled promise rejection \(rejection id: \d+\): )"
+    r"^(?:\(node:\d+\) \w*Warning: |Unhandled promise rejection \(rejection id: \d+\): |⨯ )"
 )
 _NODE_CODE = re.compile(r"^\s*code:\s*['\"](?P<code>[\w.-]+)['\"]")
 _NODE_CAUSE = re.compile(r"^\s*\[cause\]:\s*(?P<rest>.*)$")
@@ -103,6 +106,8 @@ _HEADER_LOOKBACK = 8
 
 
 def _jvm_frame(loc: str, src: str, raw: str) -> Frame:
+    # "Foo$$Lambda$120/1093110206.get" names a lambda class; the "/…" is its id, not a module.
+    loc = _JVM_LAMBDA_ID.sub(r"\1", loc)
     qualified = loc.rsplit("/", 1)[-1]  # drop "java.base/" or "app//"
     cls, _, method = qualified.rpartition(".")
     simple = cls.rsplit(".", 1)[-1]
@@ -214,6 +219,9 @@ def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
             checkpoint = True
             i += 1
             continue
+        if _JVM_CUT_FRAME.match(stripped):
+            i += 1  # the last frame of a pasted trace, cut short: "at org.example.Serv"
+            break
         if pending_header and stripped and continuation < 5:
             # Continuation of a multi-line "Caused by:" message.
             continuation += 1
