@@ -200,6 +200,11 @@ RULES: list[Rule] = [
         ),
         0.8,
     ),
+    Rule(
+        "missing-own-file",
+        _search(r"Cannot find module '((?:\.{1,2}[/\\]|/|[A-Za-z]:\\)[^']+)'", log=False),
+        0.8,
+    ),
     Rule("module-not-installed", _not_installed, 0.85),
     Rule(
         "missing-module",

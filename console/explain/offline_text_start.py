@@ -1,7 +1,8 @@
 """The wording of the offline triage rules about getting an app to start, per language.
 
-Install step failed, the entry point ran to its end without serving, and a module that the
-dependency file lists but that was never installed.  Kept apart from
+Install step failed, the entry point ran to its end without serving, one of the app's own
+files missing (an unbuilt ``dist/``), and a module that the dependency file lists but that was
+never installed.  Kept apart from
 :mod:`console.explain.offline_text` only for size; the format is the same (``{file}`` is the
 dependency file that lists the module).
 """
@@ -43,6 +44,20 @@ START_RULE_TEXTS: Mapping[str, Mapping[str, Text]] = {
             "진입점에서 서버를 시작하고 계속 실행되도록 하세요(예: app.run(), app.listen(), "
             "uvicorn.run(), http.ListenAndServe). 앱 객체만 정의하는 스크립트는 바로 "
             "종료됩니다.",
+        ),
+    },
+    "missing-own-file": {
+        "en": Text(
+            "The app tried to load one of its own files ({what}), which does not exist: the "
+            "build step did not run, or the start command or an import points at the wrong path.",
+            "Run the build step before starting (npm run build, tsc) and check that the start "
+            "command and the imports point at files that exist (dist/ or src/, the extension).",
+        ),
+        "ko": Text(
+            "앱이 자기 파일({what})을 불러오려 했지만 그 파일이 없습니다. 빌드 단계가 실행되지 "
+            "않았거나, 시작 명령이나 import가 잘못된 경로를 가리키고 있습니다.",
+            "앱을 시작하기 전에 빌드 단계(npm run build, tsc)를 실행하고, 시작 명령과 import가 "
+            "실제로 있는 파일(dist/ 또는 src/, 확장자)을 가리키는지 확인하세요.",
         ),
     },
     "module-not-installed": {

@@ -160,6 +160,17 @@ LANG_CASES: list[tuple[str, TriageInput, list[str]]] = [
         ["flask_cors", "requirements.txt", "pip install -r requirements.txt"],
     ),
     (
+        "missing-own-file",
+        TriageInput(
+            _fail(
+                "ERR_MODULE_NOT_FOUND",
+                "Cannot find module '/app/dist/index.js' imported from /app/",
+                _app("main", "/app/server.js", 1),
+            )
+        ),
+        ["/app/dist/index.js", "npm run build"],
+    ),
+    (
         "unwrap-failed",
         TriageInput(
             _fail(
