@@ -175,7 +175,7 @@ def _not_installed(data: TriageInput) -> re.Match[str] | None:
 
 
 def _exited_without_serving(data: TriageInput) -> bool:
-    return data.verdict == "exited_early" or (data.verdict == "no_port" and data.exit_class == "ok")
+    return data.verdict == "exited_early"
 
 
 RULES: list[Rule] = [
@@ -341,7 +341,7 @@ if set(RULE_TEXTS) != set(_worded) or any(langs != set(LANGS) for langs in _word
 
 
 #: Verdicts reached while the app was still running: it did not stop, it answered badly.
-KEPT_RUNNING = ("http_error", "unhealthy", "log_error", "timeout")
+KEPT_RUNNING = ("no_port", "http_error", "unhealthy", "log_error", "timeout")
 
 
 def _generic_reason(data: TriageInput, lang: str) -> str:

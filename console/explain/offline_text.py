@@ -80,6 +80,7 @@ WORDS: Mapping[str, Words] = {
         ),
         kept_running_no_trace="The app kept running but {how}{detail}.",
         how={
+            "no_port": "never opened a listening port",
             "http_error": "answered with a server error",
             "unhealthy": "failed its health check",
             "log_error": "wrote an error to its log",
@@ -129,6 +130,7 @@ WORDS: Mapping[str, Words] = {
         ),
         kept_running_no_trace="앱은 계속 실행 중이었지만 {how}{detail}.",
         how={
+            "no_port": "리스닝 포트를 끝내 열지 않았습니다",
             "http_error": "서버 오류로 응답했습니다",
             "unhealthy": "상태 점검(health check)에 실패했습니다",
             "log_error": "로그에 오류를 남겼습니다",

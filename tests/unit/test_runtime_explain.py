@@ -104,6 +104,13 @@ def test_answer_for_an_app_that_kept_running_does_not_say_it_stopped() -> None:
     )
 
 
+def test_an_app_that_never_opened_a_port_kept_running() -> None:
+    explanation, rule = triage(TriageInput(None, verdict="no_port", exit_class="timeout"))
+    assert rule == "timeout"  # the exit class names the rule; the wording fits the verdict
+    generic, _ = triage(TriageInput(None, verdict="no_port"))
+    assert generic.reason == "The app kept running but never opened a listening port."
+
+
 def test_generic_answer_shows_no_rule_name_or_placeholder() -> None:
     explanation, rule = triage(TriageInput(None, verdict="crashed", exit_class="error"))
     assert rule == "generic"
