@@ -4,7 +4,8 @@
 
 1. Offline pipeline on a 500-line log with a chained trace (JVM, Python, Node, Go, Ruby, PHP,
    .NET and Rust variants):
-   parse + app-frame filter + OpenAPI match + signatures + redaction + prompt (p50/p95 ms;
+   parse + app-frame filter + OpenAPI match + signatures + redaction + prompt (p50/p95 ms
+   of wall time, and p95 of CPU time, which waiting for a busy machine does not inflate;
    goal p95 < 50 ms).
 2. Redaction lines per second on a 20,000-line log with planted secrets: the pattern set
    alone, the layered redactor (patterns, then detect-secrets on candidate lines), and the
@@ -193,8 +194,10 @@ def bench_pipeline(runs: int) -> None:
         assert len(text.splitlines()) == 500, (name, len(text.splitlines()))
         assert from_trace(text, app=app).failure.app_frames(), name  # type: ignore[union-attr]
         times = []
+        cpu_times = []  # CPU time too: on a shared machine wall time also counts waiting
         for _ in range(runs):
             started = time.perf_counter()
+            cpu_started = time.process_time()
             data = from_trace(
                 text,
                 app=app,
@@ -206,11 +209,15 @@ def bench_pipeline(runs: int) -> None:
             redactor.redact(text)  # the whole input, as if it were sent as is
             prepared = prepare(data, redactor)
             times.append((time.perf_counter() - started) * 1000)
+            cpu_times.append((time.process_time() - cpu_started) * 1000)
         times.sort()
+        cpu_times.sort()
         p95 = times[int(len(times) * 0.95) - 1]
+        cpu_p95 = cpu_times[int(len(cpu_times) * 0.95) - 1]
         frames = len(prepared.app_frames)
         print(
             f"  {name:<7} p50 {statistics.median(times):6.2f} ms   p95 {p95:6.2f} ms   "
+            f"cpu p95 {cpu_p95:6.2f} ms   "
             f"(app frames {frames}, goal p95 < 50 ms: {'ok' if p95 < 50 else 'MISSED'})"
         )
 
