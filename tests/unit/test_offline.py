@@ -14,6 +14,7 @@ from console.errors import UsageError
 from console.explain.explainer import explain_failure
 from console.explain.inputs import FailureInput, from_trace
 from console.explain.offline import LANGS, RULES, TRIAGE_VERSION, TriageInput, triage
+from console.explain.prompt import PROMPT_VERSION
 from console.explain.traces import extract_failure
 from console.model import Failure, Frame
 from console.settings import Settings
@@ -460,13 +461,13 @@ async def test_a_stored_korean_model_answer_still_wins_over_a_stale_offline_one(
     llm = insert_explanation(
         db,
         StoredExplanation(
-            source="llm", prompt_version="explain-v1", reason="모델의 설명", created=1.0, **common
+            source="llm", prompt_version=PROMPT_VERSION, reason="모델의 설명", created=1.0, **common
         ),
     )
     insert_explanation(
         db,
         StoredExplanation(
-            source="offline", prompt_version="explain-v1", reason="English", created=2.0, **common
+            source="offline", prompt_version=PROMPT_VERSION, reason="English", created=2.0, **common
         ),
     )
     ko = await explain_failure(_trace_input(), settings=settings, db=db, lang="ko")
