@@ -336,3 +336,41 @@ def test_go_fingerprint_ignores_goroutine_numbers_and_addresses() -> None:
         fingerprint(Verdict.CRASHED, extract_failure(text)) for text in (first, second, other)
     ]
     assert prints[0] == prints[1] != prints[2]
+
+
+def test_php_previous_exception_is_the_root_of_a_next_chain() -> None:
+    text = (
+        "PHP Fatal error:  Uncaught PDOException: could not find driver in /srv/app/Db.php:8\n"
+        "Stack trace:\n"
+        "#0 /srv/app/Db.php(8): PDO->__construct('pgsql:host=db')\n"
+        "#1 /srv/app/index.php(4): Db::connect()\n"
+        "#2 {main}\n"
+        "\n"
+        "Next RuntimeException: database unavailable in /srv/app/Db.php:10\n"
+        "Stack trace:\n"
+        "#0 /srv/app/index.php(4): Db::connect()\n"
+        "#1 {main}\n"
+        "  thrown in /srv/app/Db.php on line 10\n"
+    )
+    failure = extract_failure(text)
+    assert failure is not None
+    assert (failure.exception, failure.message) == ("PDOException", "could not find driver")
+    assert [(f.name, f.line) for f in failure.app_frames()] == [
+        ("Db::connect", 8),
+        ("{main}", 4),
+    ]
+
+
+def test_go_fatal_error_is_reported_as_such() -> None:
+    text = (
+        "fatal error: concurrent map writes\n\n"
+        "goroutine 18 [running]:\n"
+        "main.(*Cache).Put(0xc000010000, {0x4b1d2a, 0x3})\n"
+        "\t/srv/shop/cache.go:22 +0x65\n"
+        "created by main.main in goroutine 1\n"
+        "\t/srv/shop/main.go:31 +0x7c\n"
+    )
+    failure = extract_failure(text)
+    assert failure is not None
+    assert (failure.exception, failure.message) == ("fatal error", "concurrent map writes")
+    assert [f.name for f in failure.app_frames()] == ["main.(*Cache).Put", "main.main"]
