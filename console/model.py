@@ -92,7 +92,9 @@ class Failure(_Model):
     exception: str
     message: str = ""
     frames: list[Frame] = Field(default_factory=list)
-    language: Literal["python", "node", "jvm", "unknown"] = "unknown"
+    language: Literal["python", "node", "jvm", "go", "ruby", "php", "dotnet", "rust", "unknown"] = (
+        "unknown"
+    )
     causes: list[str] = Field(default_factory=list)  # outer exceptions, outermost first
 
     def app_frames(self) -> list[Frame]:

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 
 from console.model import Failure, Frame
 
+RUNTIMES = frozenset(("go", "rust", "ruby", "php", "dotnet"))
+
 # ------------------------------------------------------------------------------------
 
 _LIBRARY_SEGMENTS = frozenset(
@@ -26,6 +28,15 @@ _SYSTEM_PREFIXES = tuple(
     (
         "/usr/lib/ /usr/local/lib/ /usr/bin/ /usr/local/bin/ /usr/share/ /opt/homebrew/ "
         "/opt/conda/ /library/frameworks/ /system/ "
+    ).split()
+)
+_NODE_CORE = frozenset(
+    (
+        "assert async_hooks bootstrap_node buffer child_process cluster console constants "
+        "crypto dgram dns domain events fs http http2 https inspector module net os path "
+        "perf_hooks process punycode querystring readline repl stream string_decoder timers "
+        "tls tty url util v8 vm worker_threads zlib node _stream_readable _stream_writable "
+        "_http_server _http_client _http_outgoing _http_incoming _http_common _tls_wrap"
     ).split()
 )
 _PY_STDLIB = re.compile(r"^python\d*(?:\.\d+)?$")
@@ -53,7 +64,8 @@ _PROXY_MARKERS = tuple(
 )
 
 
-def _norm_path(path: str) -> str:
+def norm_path(path: str) -> str:
+    """``path`` with forward slashes; Windows paths lower-cased (they ignore case)."""
     path = path.replace("\\", "/")
     if re.match(r"^[A-Za-z]:/", path) or path.startswith("//"):
         return path.lower()  # Windows paths compare case-insensitively
@@ -66,7 +78,7 @@ def is_library_path(path: str | None, language: str = "unknown") -> bool:
         return True
     if path.startswith(("node:", "<", "internal/", "native", "index ", "evalmachine", "webpack")):
         return True
-    norm = _norm_path(path)
+    norm = norm_path(path)
     segments = [s.lower() for s in norm.split("/") if s]
     if any(s in _LIBRARY_SEGMENTS for s in segments):
         return True
@@ -79,8 +91,12 @@ def is_library_path(path: str | None, language: str = "unknown") -> bool:
             return True
         if _PY_STDLIB.match(first) and second == "lib" and re.match(r"^python\d+$", first):
             return True  # C:\Python311\Lib\
+    if any(s.startswith("node_modules") for s in segments):
+        return True  # "node_modules@nestjs" when a Markdown renderer ate the backslash
     if language == "node" and "/" not in norm:
-        return True  # core modules of old Node versions: "net.js:1270:14"
+        # Core modules of old Node versions ("net.js:1270:14"); a bundle the app built
+        # ("server-bundle.js:4931:30") is the app's own.
+        return norm.split(":", 1)[0].removesuffix(".js") in _NODE_CORE
     return False
 
 
@@ -99,7 +115,8 @@ def _is_jvm_library(module: str) -> bool:
     return module.startswith(_JVM_LIBRARY_PREFIXES)
 
 
-def _looks_like_path(app: str) -> bool:
+def looks_like_path(app: str) -> bool:
+    """Whether ``app`` names a project path rather than a package or namespace."""
     return (
         "/" in app
         or "\\" in app
@@ -126,8 +143,9 @@ def _auto_jvm_prefix(frames: Iterable[Frame]) -> str | None:
     return counts.most_common(1)[0][0]
 
 
-def _under(path: str, root: str) -> bool:
-    norm = _norm_path(path)
+def under(path: str, root: str) -> bool:
+    """Whether ``path`` lies under the normalised ``root`` (relative paths always do)."""
+    norm = norm_path(path)
     if not (norm.startswith("/") or re.match(r"^[a-z]:/", norm)):
         return True  # relative paths are relative to the project
     return norm == root or norm.startswith(root + "/")
@@ -143,11 +161,16 @@ def mark_app_frames(failure: Failure, app: str | None = None) -> Failure:
     """
     frames = failure.frames
     lang = failure.language
+    if lang in RUNTIMES:
+        # Imported here: runtime_frames builds on this module's path helpers.
+        from console.explain.runtime_frames import mark_runtime_frames
+
+        return mark_runtime_frames(failure, app)
     jvm = [f for f in frames if f.module]
     prefix: str | None = None
     root: str | None = None
-    if app and _looks_like_path(app):
-        root = _norm_path(app.rstrip("/\\")) if app.rstrip("/\\") else "/"
+    if app and looks_like_path(app):
+        root = norm_path(app.rstrip("/\\")) if app.rstrip("/\\") else "/"
     elif app:
         prefix = app.rstrip(".")
     if jvm and prefix is None:
@@ -164,11 +187,11 @@ def mark_app_frames(failure: Failure, app: str | None = None) -> Failure:
         if is_library_path(frame.file, lang):
             frame.app = False
         elif root is not None:
-            frame.app = _under(frame.file or "", root)
+            frame.app = under(frame.file or "", root)
         elif prefix is not None:
             # A dotted name given for a Python/Node trace: match it as path segments.
             needle = "/" + prefix.replace(".", "/") + "/"
-            frame.app = needle in "/" + _norm_path(frame.file or "")
+            frame.app = needle in "/" + norm_path(frame.file or "")
         else:
             frame.app = True
     return failure

@@ -396,6 +396,8 @@ async def explain_failure(
                 verdict=failure_input.verdict,
                 operation=_operation_phrase(prepared.operation),
                 service=prepared.prompt.service,
+                reason=failure_input.reason,
+                project_root=failure_input.project_root,
             ),
             lang,
         )

@@ -12,16 +12,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
-from console.explain.offline_text import LANGS, RULE_TEXTS, Text, words_for
+from console.explain.dependencies import declared_in
+from console.explain.offline_text import LANGS, Text, words_for
+from console.explain.offline_text import RULE_TEXTS as _BASE_TEXTS
+from console.explain.offline_text_start import START_RULE_TEXTS
 from console.model import Explanation, Failure, Frame
+
+RULE_TEXTS = {**_BASE_TEXTS, **START_RULE_TEXTS}
 
 __all__ = ["LANGS", "RULES", "TRIAGE_VERSION", "Rule", "Text", "TriageInput", "triage"]
 
 #: Stored as the ``prompt_version`` of offline explanations.  Bump it whenever the wording
 #: or the rules change, so cached answers from an older triage are not reused (v1 answered
-#: in English whatever language was asked for).
-TRIAGE_VERSION = "triage-v2"
+#: in English whatever language was asked for; v2 showed rule names and said "stopped" for
+#: apps that kept running).
+TRIAGE_VERSION = "triage-v3"
 
 
 @dataclass
@@ -34,6 +41,8 @@ class TriageInput:
     verdict: str | None = None
     operation: str | None = None  # "GET /users/{id} (Find user)"
     service: str | None = None
+    reason: str | None = None  # the verdict's own reason ("GET / on port 8080 answered 500.")
+    project_root: Path | None = None  # where dependency files are looked up
 
     @property
     def text(self) -> str:
@@ -59,12 +68,18 @@ class TriageInput:
         if frame is None:
             return words.outside
         location = f"{frame.file}:{frame.line}" if frame.line else (frame.file or "")
+        if location and frame.name in _PLACE_ONLY:
+            return words.at_location.format(location=location)
         if location:
             return words.at.format(name=frame.name, location=location)
         return words.at_name.format(name=frame.name)
 
 
 Matcher = Callable[[TriageInput], "re.Match[str] | bool | None"]
+
+#: Frame names that stand for a place, not a function (a Rust panic location, a PHP error
+#: printed without a stack): shown by their location alone.
+_PLACE_ONLY = frozenset(("<panic>", "<unknown>"))
 
 
 @dataclass(frozen=True)
@@ -85,9 +100,10 @@ class Rule:
         text = self.text[lang]
         name = _group(match)
         where = data.where(lang)
+        file = declared_in(data.project_root, name) if self.name == "module-not-installed" else ""
         return Text(
-            reason=text.reason.format(where=where, what=name or text.what[0]),
-            guide=text.guide.format(where=where, what=name or text.what[1]),
+            reason=text.reason.format(where=where, what=name or text.what[0], file=file or ""),
+            guide=text.guide.format(where=where, what=name or text.what[1], file=file or ""),
         )
 
 
@@ -128,10 +144,38 @@ def _null_in_app(data: TriageInput) -> re.Match[str] | None:
         return None
     return re.search(
         r"NullPointerException|KotlinNullPointerException|'NoneType' object (?:has no attribute|is "
-        r"not subscriptable|is not iterable|is not callable)|Cannot read propert(?:y|ies) of "
-        r"(?:undefined|null)|(?:undefined|null) is not an object|Cannot destructure",
+        r"not subscriptable|is not iterable|is not callable)|Cannot read propert(?:y|ies) "
+        r"(?:'[^']*' )?of (?:undefined|null)|(?:undefined|null) is not an object"
+        r"|Cannot destructure|nil pointer dereference|entry in nil map"
+        r"|undefined method `?[^`' ]*'? for nil\b|on null\b|NullReferenceException"
+        r"|Object reference not set to an instance|ArgumentNullException",
         data.text,
     )
+
+
+# A missing library, captured by name: Python, Node, JVM, Ruby, Go, Rust, PHP and .NET.
+_MODULE_NAMED = (
+    r"No module named '?([\w.]+)'?|Cannot find (?:module|package) '([^']+)'"
+    r"|ClassNotFoundException:? ?([\w.$]+)|NoClassDefFoundError:? ?([\w/$.]+)"
+    r"|cannot load such file -- ([\w./-]+)|Could not find gem '([^'\s]+)"
+    r"|cannot find package \"([^\"]+)\"|no required module provides package ([\w./-]+)"
+    r"|unresolved import `(\w+)|can't find crate for `(\w+)`"
+    r"|Class ['\"]([\w\\]+)['\"] not found|Could not load file or assembly '([\w.]+)"
+)
+
+
+def _not_installed(data: TriageInput) -> re.Match[str] | None:
+    """A missing module that the project's dependency file already lists."""
+    if data.project_root is None:
+        return None
+    match = re.search(_MODULE_NAMED, data.text) or re.search(_MODULE_NAMED, data.log)
+    if match and declared_in(data.project_root, _group(match)):
+        return match
+    return None
+
+
+def _exited_without_serving(data: TriageInput) -> bool:
+    return data.verdict == "exited_early"
 
 
 RULES: list[Rule] = [
@@ -157,15 +201,21 @@ RULES: list[Rule] = [
         0.8,
     ),
     Rule(
+        "missing-own-file",
+        _search(r"Cannot find module '((?:\.{1,2}[/\\]|/|[A-Za-z]:\\)[^']+)'", log=False),
+        0.8,
+    ),
+    Rule("module-not-installed", _not_installed, 0.85),
+    Rule(
         "missing-module",
         _first_of(
             # Patterns that name the module come first: Node prints the bare code
             # ("MODULE_NOT_FOUND: Cannot find module 'x'") before the name.
+            _search(_MODULE_NAMED),
             _search(
-                r"No module named '?([\w.]+)'?|Cannot find (?:module|package) '([^']+)'"
-                r"|ClassNotFoundException:? ?([\w.$]+)|NoClassDefFoundError:? ?([\w/$.]+)"
+                r"ClassNotFoundException|NoClassDefFoundError|(?:ERR_)?MODULE_NOT_FOUND"
+                r"|Bundler::GemNotFound"
             ),
-            _search(r"ClassNotFoundException|NoClassDefFoundError|(?:ERR_)?MODULE_NOT_FOUND"),
         ),
         0.85,
     ),
@@ -182,6 +232,8 @@ RULES: list[Rule] = [
         ),
         0.85,
     ),
+    Rule("install-failed", lambda d: d.verdict == "install_failed", 0.7),
+    Rule("exited-without-serving", _exited_without_serving, 0.75),
     Rule(
         "syntax-error",
         _search(
@@ -190,6 +242,14 @@ RULES: list[Rule] = [
             log=False,
         ),
         0.9,
+    ),
+    Rule(
+        "unwrap-failed",
+        _search(
+            r"called [`'](?:Option|Result)::(?:unwrap|expect)\(\)[`'] on an? [`'](None|Err)[`']",
+            log=False,
+        ),
+        0.75,
     ),
     Rule(
         "null-access",
@@ -241,8 +301,8 @@ RULES: list[Rule] = [
     Rule(
         "index-out-of-range",
         _search(
-            r"IndexError|IndexOutOfBounds|ArrayIndexOutOfBounds|RangeError"
-            r"|index out of range",
+            r"IndexError|IndexOutOfBounds|ArrayIndexOutOfBounds|RangeError|IndexOutOfRange"
+            r"|ArgumentOutOfRange|index out of (?:range|bounds)|Undefined (?:offset|array key)",
             log=False,
         ),
         0.7,
@@ -280,13 +340,27 @@ if set(RULE_TEXTS) != set(_worded) or any(langs != set(LANGS) for langs in _word
     raise RuntimeError(f"offline_text.RULE_TEXTS does not match the rules: {_worded}")
 
 
+#: Verdicts reached while the app was still running: it did not stop, it answered badly.
+KEPT_RUNNING = ("no_port", "http_error", "unhealthy", "log_error", "timeout")
+
+
 def _generic_reason(data: TriageInput, lang: str) -> str:
     words = words_for(lang)
+    how = words.how.get(data.verdict or "", "")
     if data.failure is not None:
-        template = words.stopped_message if data.failure.message else words.stopped
+        failure = data.failure
+        if data.verdict in KEPT_RUNNING:
+            template = words.kept_running_message if failure.message else words.kept_running
+        elif data.verdict is None:
+            template = words.raised_message if failure.message else words.raised
+        else:
+            template = words.stopped_message if failure.message else words.stopped
         return template.format(
-            exception=data.failure.exception, where=data.where(lang), message=data.failure.message
+            exception=failure.exception, where=data.where(lang), message=failure.message, how=how
         )
+    if data.verdict in KEPT_RUNNING:
+        detail = f" ({data.reason.rstrip('.')})" if data.reason else ""
+        return words.kept_running_no_trace.format(how=how, detail=detail)
     exit_part = words.exit.format(exit_class=data.exit_class) if data.exit_class else ""
     if data.verdict:
         return words.ended.format(verdict=data.verdict, exit=exit_part)
@@ -301,13 +375,15 @@ def _action(data: TriageInput, lang: str) -> str:
         service = words.service.format(name=data.service) if data.service else words.the_project
         return words.checking.format(service=service, verdict=data.verdict)
     frame = data.first_app_frame()
-    if frame is not None:
+    if frame is not None and frame.name not in _PLACE_ONLY:
         return words.running.format(name=frame.name)
     return words.running_app
 
 
 def triage(data: TriageInput, lang: str = "en") -> tuple[Explanation, str]:
     """The explanation in ``lang`` (``en`` or ``ko``) and the name of the rule behind it.
+
+    The rule's name is for records and tests; the explanation itself never shows it.
 
     Raises:
         ValueError: ``lang`` is not one of :data:`LANGS`.
@@ -320,17 +396,20 @@ def triage(data: TriageInput, lang: str = "en") -> tuple[Explanation, str]:
         match = found if isinstance(found, re.Match) else None
         if match is not None:
             template, signal = words.inference, match.group(0).strip()
+        elif rule is not _GENERIC and data.verdict and not data.exit_class:
+            template, signal = words.inference_verdict, data.verdict
         elif rule is _GENERIC or not data.exit_class:
-            template, signal = words.inference_none, data.exit_class or "the exit"
+            template, signal = words.inference_none, ""
         else:
             template, signal = words.inference_exit, data.exit_class
         frame = words.frame.format(where=data.where(lang)) if data.first_app_frame() else ""
+        subject = data.failure.exception if data.failure else words.the_failure
         text = rule.explain(data, match, lang)
         explanation = Explanation(
             action=_action(data, lang),
             reason=text.reason if rule is not _GENERIC else _generic_reason(data, lang),
             guide=text.guide,
-            inference=template.format(rule=rule.name, signal=repr(signal[:120]), frame=frame),
+            inference=template.format(subject=subject, signal=repr(signal[:120]), frame=frame),
             confidence=rule.confidence,
         )
         return explanation, rule.name

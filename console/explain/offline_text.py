@@ -21,18 +21,27 @@ class Words:
     outside: str  # where, when there is no application frame
     at: str  # where: {name}, {location}
     at_name: str  # where without a location: {name}
+    at_location: str  # where for a frame known only by its location: {location}
     calling: str  # action: {operation}
     checking: str  # action: {service}, {verdict}
     service: str  # {name}
     the_project: str
     running: str  # action: {name}
     running_app: str
-    inference: str  # a pattern matched the text: {rule}, {signal}, {frame}
-    inference_exit: str  # the rule matched on the exit class alone: {rule}, {signal}, {frame}
-    inference_none: str  # no pattern (the generic rule): {rule}, {signal}, {frame}
+    inference: str  # a pattern matched the text: {subject}, {signal}, {frame}
+    inference_exit: str  # the rule matched on the exit class: {subject}, {signal}, {frame}
+    inference_verdict: str  # the rule matched on the verdict: {subject}, {signal}, {frame}
+    inference_none: str  # no pattern (the generic rule): {subject}, {frame}
+    the_failure: str  # {subject} when there is no exception
     frame: str  # {where}
-    stopped: str  # generic reason: {exception}, {where}
-    stopped_message: str  # generic reason: {exception}, {where}, {message}
+    stopped: str  # generic reason, the app ended: {exception}, {where}
+    stopped_message: str  # {exception}, {where}, {message}
+    raised: str  # generic reason for a trace given alone (how the app ended is unknown)
+    raised_message: str  # {exception}, {where}, {message}
+    kept_running: str  # generic reason, the app kept running: {how}, {exception}, {where}
+    kept_running_message: str  # {how}, {exception}, {where}, {message}
+    kept_running_no_trace: str  # {how}, {detail}
+    how: Mapping[str, str]  # verdict -> what the running app did wrong
     ended: str  # generic reason without a trace: {verdict}, {exit}
     ended_no_verdict: str  # {exit}
     exit: str  # {exit_class}
@@ -43,18 +52,40 @@ WORDS: Mapping[str, Words] = {
         outside="outside the application's own code",
         at="in {name} ({location})",
         at_name="in {name}",
+        at_location="at {location}",
         calling="Calling {operation}.",
         checking="Starting and checking {service} (verdict: {verdict}).",
         service="{name}",
         the_project="the project",
         running="Running {name}.",
         running_app="Running the application.",
-        inference="Offline triage, rule '{rule}': matched {signal}{frame}.",
-        inference_exit="Offline triage, rule '{rule}': matched {signal}{frame}.",
-        inference_none="Offline triage, rule '{rule}': matched {signal}{frame}.",
+        inference="Offline triage of {subject}: the error text matched {signal}{frame}.",
+        inference_exit=(
+            "Offline triage of {subject}: judged from how the app ended ({signal}){frame}."
+        ),
+        inference_verdict="Offline triage of {subject}: judged from the verdict ({signal}){frame}.",
+        inference_none=(
+            "Offline triage of {subject}: no known pattern matched, so this is read from the "
+            "exception and how the app ended{frame}."
+        ),
+        the_failure="the failure",
         frame="; first application frame {where}",
         stopped="The app stopped with {exception} {where}.",
         stopped_message="The app stopped with {exception} {where}: {message}",
+        raised="The app raised {exception} {where}.",
+        raised_message="The app raised {exception} {where}: {message}",
+        kept_running="The app kept running but {how}; the error behind it was {exception} {where}.",
+        kept_running_message=(
+            "The app kept running but {how}; the error behind it was {exception} {where}: {message}"
+        ),
+        kept_running_no_trace="The app kept running but {how}{detail}.",
+        how={
+            "no_port": "never opened a listening port",
+            "http_error": "answered with a server error",
+            "unhealthy": "failed its health check",
+            "log_error": "wrote an error to its log",
+            "timeout": "did not answer in time",
+        },
         ended="The app ended with '{verdict}'{exit} without a stack trace.",
         ended_no_verdict="The app ended with 'an error'{exit} without a stack trace.",
         exit=" (exit: {exit_class})",
@@ -63,6 +94,7 @@ WORDS: Mapping[str, Words] = {
         outside="앱 자체 코드 밖(라이브러리나 런타임)",
         at="{name} ({location})",
         at_name="{name}",
+        at_location="{location}",
         calling="{operation} API를 호출하고 있었습니다.",
         checking="{service}를 시작하고 점검하는 중이었습니다 (verdict: {verdict}).",
         service="프로젝트({name})",
@@ -70,19 +102,40 @@ WORDS: Mapping[str, Words] = {
         running="{name} 코드를 실행하고 있었습니다.",
         running_app="애플리케이션을 실행하고 있었습니다.",
         inference=(
-            "오프라인 분석(규칙 '{rule}'): 오류 메시지나 로그의 {signal} 부분이 이 패턴과 "
+            "{subject} 오프라인 분석: 오류 메시지나 로그의 {signal} 부분이 알려진 패턴과 "
             "일치했습니다{frame}."
         ),
         inference_exit=(
-            "오프라인 분석(규칙 '{rule}'): 종료 분류가 {signal}인 것을 보고 판단했습니다{frame}."
+            "{subject} 오프라인 분석: 앱이 끝난 방식({signal})을 보고 판단했습니다{frame}."
+        ),
+        inference_verdict=(
+            "{subject} 오프라인 분석: 점검 결과({signal})를 보고 판단했습니다{frame}."
         ),
         inference_none=(
-            "오프라인 분석(규칙 '{rule}'): 알려진 패턴과 일치하지 않아 예외와 종료 정보만으로 "
+            "{subject} 오프라인 분석: 알려진 패턴과 일치하지 않아 예외와 앱이 끝난 방식만으로 "
             "설명했습니다{frame}."
         ),
+        the_failure="이 오류의",
         frame=". 첫 번째 애플리케이션 프레임은 {where}입니다",
         stopped="{where}에서 {exception} 오류가 발생해 앱이 멈췄습니다.",
         stopped_message="{where}에서 {exception} 오류가 발생해 앱이 멈췄습니다. 메시지: {message}",
+        raised="{where}에서 {exception} 오류가 발생했습니다.",
+        raised_message="{where}에서 {exception} 오류가 발생했습니다. 메시지: {message}",
+        kept_running=(
+            "앱은 계속 실행 중이었지만 {how}. 원인은 {where}에서 발생한 {exception} 오류입니다."
+        ),
+        kept_running_message=(
+            "앱은 계속 실행 중이었지만 {how}. 원인은 {where}에서 발생한 {exception} 오류입니다. "
+            "메시지: {message}"
+        ),
+        kept_running_no_trace="앱은 계속 실행 중이었지만 {how}{detail}.",
+        how={
+            "no_port": "리스닝 포트를 끝내 열지 않았습니다",
+            "http_error": "서버 오류로 응답했습니다",
+            "unhealthy": "상태 점검(health check)에 실패했습니다",
+            "log_error": "로그에 오류를 남겼습니다",
+            "timeout": "제시간에 응답하지 않았습니다",
+        },
         ended="앱이 스택 트레이스 없이 '{verdict}' 상태로 끝났습니다{exit}.",
         ended_no_verdict="앱이 스택 트레이스 없이 오류로 끝났습니다{exit}.",
         exit=" (exit: {exit_class})",
@@ -151,16 +204,17 @@ RULE_TEXTS: Mapping[str, Mapping[str, Text]] = {
             "A library the app imports ({what}) is not installed where the app runs, so the "
             "app stopped while loading.",
             "Add {what} to the project's dependencies (requirements.txt, pyproject.toml, "
-            "package.json or the build file) and make sure the install step runs before the "
-            "app starts; check the name for typos.",
+            "package.json, Gemfile, go.mod, Cargo.toml, composer.json or the build file) and "
+            "make sure the install step runs before the app starts; check the name for typos.",
             ("a dependency", "the missing package"),
         ),
         "ko": Text(
             "앱이 불러오는 라이브러리({what})가 앱이 실행되는 환경에 설치되어 있지 않아서, "
             "앱이 시작하는 도중에 멈췄습니다.",
-            "프로젝트의 의존성 목록(requirements.txt, pyproject.toml, package.json 또는 빌드 "
-            "파일)에 {what} 항목을 추가하고, 앱을 시작하기 전에 설치 단계가 실행되는지 "
-            "확인하세요. 이름에 오타가 없는지도 확인하세요.",
+            "프로젝트의 의존성 목록(requirements.txt, pyproject.toml, package.json, Gemfile, "
+            "go.mod, Cargo.toml, composer.json 또는 빌드 파일)에 {what} 항목을 추가하고, "
+            "앱을 시작하기 전에 설치 단계가 실행되는지 확인하세요. 이름에 오타가 없는지도 "
+            "확인하세요.",
             ("의존성 패키지", "빠진 패키지"),
         ),
     },
@@ -337,6 +391,20 @@ RULE_TEXTS: Mapping[str, Mapping[str, Text]] = {
             "다른 서비스 호출이나 앱 자체의 시작 과정 같은 작업이 허용된 시간보다 오래 걸렸습니다.",
             "느린 단계(응답하지 않는 의존 서비스, 멈춰 있는 반복문 등)를 찾아 더 빠르게 "
             "만들거나 타임아웃을 두세요.",
+        ),
+    },
+    "unwrap-failed": {
+        "en": Text(
+            "The code called unwrap() on a value that was missing (None or Err) {where}: it "
+            "assumed the value would always be there.",
+            "Handle the missing case instead of unwrapping: use match, if let, the ? operator "
+            "or a default (unwrap_or), and answer with a clear error.",
+        ),
+        "ko": Text(
+            "{where}에서 코드가 값이 반드시 있다고 가정하고 unwrap()을 호출했지만 값이 "
+            "없었습니다(None 또는 Err).",
+            "unwrap() 대신 match, if let, ? 연산자나 기본값(unwrap_or)으로 값이 없는 경우를 "
+            "처리하고, 오류는 알아보기 쉬운 응답으로 돌려주세요.",
         ),
     },
     # The reason is built from the exception and exit (see offline._generic_reason).

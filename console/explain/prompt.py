@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-PROMPT_VERSION = "explain-v1"
+PROMPT_VERSION = "explain-v2"
 LANGUAGES = {"en": "English", "ko": "Korean (한국어)"}
 
 EXPLANATION_SCHEMA: dict[str, Any] = {
@@ -76,7 +76,8 @@ class PromptInput(BaseModel):
 _SYSTEM = """\
 # Role
 You are a senior backend engineer with many years of experience running HTTP services \
-(Kotlin/Spring on the JVM, Python, Node.js) in production. You explain server errors.
+(Kotlin/Spring on the JVM, Python, Node.js, Go, Rust, Ruby, PHP, .NET) in production. You \
+explain server errors.
 
 # Goal
 From the request (HTTP method and URL), the matched API operation, the error message, \

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from console.explain.tracelines import (
     GROUP_START,
+    MAX_TRACE_LINES,
     PY_START,
     Block,
     chain_failure,
@@ -38,6 +39,7 @@ def _py_block(lines: list[str], i: int) -> tuple[Block | None, int]:
     """Parse one ``Traceback`` block starting after its header; returns (block, next)."""
     n = len(lines)
     frames: list[Frame] = []
+    after_frame = False
     while i < n:
         line = lines[i]
         match = _PY_FRAME.match(line)
@@ -50,13 +52,20 @@ def _py_block(lines: list[str], i: int) -> tuple[Block | None, int]:
                     raw=line.strip(),
                 )
             )
+            after_frame = True
             i += 1
             continue
         if not line.strip() or line[:1] in " \t":
             # Source lines, caret markers, "[Previous line repeated N more times]".
+            after_frame = False
             i += 1
             continue
         exc = _PY_EXC.match(line.strip())
+        if after_frame and not _looks_raised(exc):
+            # A source line whose indentation was lost (pasted into an issue, say).
+            after_frame = False
+            i += 1
+            continue
         if exc and PY_START not in line:
             block = Block(exc["exc"], (exc["msg"] or "").strip())
             frames.reverse()
@@ -64,6 +73,36 @@ def _py_block(lines: list[str], i: int) -> tuple[Block | None, int]:
             return block, i + 1
         return None, i
     return None, i
+
+
+def _looks_raised(exc: re.Match[str] | None) -> bool:
+    """Whether an unindented line right after a frame is the exception, not source code."""
+    if exc is None:
+        return False
+    return exc["msg"] is not None or exc["exc"].rsplit(".", 1)[-1][:1].isupper()
+
+
+def _frames_above(lines: list[str], start: int) -> list[Frame]:
+    """Frames printed just above ``lines[start]`` whose ``Traceback`` header was cut off,
+    innermost first."""
+    frames: list[Frame] = []
+    j = start - 1
+    while j >= 0 and start - j <= MAX_TRACE_LINES:
+        line = lines[j]
+        match = _PY_FRAME.match(line)
+        if match and match["name"]:
+            frames.append(
+                Frame(
+                    name=match["name"],
+                    file=match["file"],
+                    line=int(match["line"]),
+                    raw=line.strip(),
+                )
+            )
+        elif not (line[:1] in " \t" and line.strip()):
+            break
+        j -= 1
+    return frames
 
 
 def _chain_next(lines: list[str], i: int) -> int | None:
@@ -98,9 +137,51 @@ def parse_python(lines: list[str], start: int) -> tuple[Failure | None, int]:
             break
         i = nxt
     if not blocks:
+        # Werkzeug's debugger page prints the exception above a header without its colon
+        # (a colon means a console traceback; the line above is then another trace's end).
+        page = not lines[start].rstrip().endswith(":")
+        above = _exception_above(lines, start) if page else None
+        frames = _frames_below(lines, start + 1) if above else []
+        if above and frames:
+            failure = Failure(exception=above[0], message=above[1], frames=frames)
+            return failure.model_copy(update={"language": "python"}), i + offset
         return None, max(i, start + 1) + offset
     failure = chain_failure(blocks, "python")
     return failure, i + offset
+
+
+def _exception_above(lines: list[str], start: int) -> tuple[str, str] | None:
+    """``Name: message`` printed a few lines above a ``Traceback`` header."""
+    for j in range(start - 1, max(-1, start - 5), -1):
+        exc = _PY_EXC.match(lines[j].strip())
+        if exc and exc["msg"] is not None and _looks_raised(exc):
+            return exc["exc"], exc["msg"].strip()
+    return None
+
+
+def _frames_below(lines: list[str], i: int) -> list[Frame]:
+    """The frames of a traceback that ends without its exception line, innermost first."""
+    frames: list[Frame] = []
+    after_frame = False
+    while i < len(lines):
+        line = lines[i]
+        match = _PY_FRAME.match(line)
+        if match:
+            frames.append(
+                Frame(
+                    name=match["name"] or "<module>",
+                    file=match["file"],
+                    line=int(match["line"]),
+                    raw=line.strip(),
+                )
+            )
+            after_frame = True
+        elif not line.strip() or line[:1] in " \t" or after_frame:
+            after_frame = False  # source lines, indented or not
+        else:
+            break
+        i += 1
+    return frames[::-1]
 
 
 def parse_python_syntax(lines: list[str], start: int) -> tuple[Failure | None, int]:
@@ -121,7 +202,7 @@ def parse_python_syntax(lines: list[str], start: int) -> tuple[Failure | None, i
             failure = Failure(
                 exception=exc["exc"],
                 message=(exc["msg"] or "").strip(),
-                frames=[frame],
+                frames=[frame, *_frames_above(lines, start)],
                 language="python",
             )
             return failure, j + 1

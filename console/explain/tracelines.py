@@ -14,12 +14,13 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Literal
 
 from console.model import Failure, Frame
 
-Language = Literal["python", "node", "jvm"]
+Language = Literal["python", "node", "jvm", "go", "ruby", "php", "dotnet", "rust"]
 
 GROUP_START = "Exception Group Traceback (most recent call last)"
 PY_START = "Traceback (most recent call last)"
@@ -44,9 +45,95 @@ def strip_control(text: str) -> str:
 
 
 def clean_lines(text: str) -> list[str]:
-    """``text`` without ANSI escapes, split into lines (any line ending)."""
+    """``text`` ready for the parsers: one list of plain lines.
+
+    ANSI escapes are removed and any line ending splits; a JSON log line (pino, structlog,
+    Docker's json-file driver) carrying a trace as a string is replaced by that trace's
+    lines; a line holding escaped newlines around a trace (``\\n#0 ``, ``\\n    at ``, as
+    Apache and some loggers write them) is split; repeated log prefixes are cut
+    (:func:`strip_log_prefixes`).
+    """
     text = strip_ansi(text)
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if "{" in text or "\\n" in text:
+        expanded: list[str] = []
+        for line in lines:
+            expanded.extend(_expand_line(line))
+        lines = expanded
+    return strip_log_prefixes(lines)
+
+
+# A JSON log line worth decoding: it holds an escaped newline and a key that loggers use
+# for traces.  The key list keeps ordinary JSON lines from being decoded at all.
+_JSON_TRACE_KEYS = re.compile(r'"(?:stack|err|error|exception|exc_info|traceback|log)"\s*:')
+_ESCAPED_TRACE = re.compile(r"\\n(?:#\d+ |\s+at |Stack trace:|Traceback |\s+File \"|Caused by: )")
+_MAX_JSON_LINE = 1_000_000
+
+
+def _expand_line(line: str) -> list[str]:
+    stripped = line.strip()
+    if (
+        stripped.endswith("}")
+        and "{" in stripped
+        and len(stripped) < _MAX_JSON_LINE
+        and _JSON_TRACE_KEYS.search(stripped)
+    ):
+        traces = _json_traces(stripped[stripped.index("{") :])
+        if traces:
+            return [part for trace in traces for part in trace.split("\n")]
+    if "\\n" in line and _ESCAPED_TRACE.search(line):
+        return line.replace("\\n", "\n").replace("\\t", "\t").split("\n")
+    return [line]
+
+
+def _json_traces(text: str) -> list[str]:
+    """Multi-line strings of a JSON object that hold a trace, the message line first."""
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError):  # malformed, or nested deeper than the decoder goes
+        return []
+    found: list[str] = []
+
+    def visit(value: object, depth: int) -> None:
+        if depth > 4:
+            return
+        if isinstance(value, dict):
+            for item in value.values():
+                visit(item, depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                visit(item, depth + 1)
+        elif isinstance(value, str) and "\n" in value:
+            found.append(value.rstrip("\n"))
+
+    visit(record, 0)
+    return found
+
+
+# Prefixes that log routers put before every line: Docker Compose (``web_1  | ``),
+# kubectl --prefix (``[pod/web-1/app] ``), Heroku (``<timestamp> app[web.1]: ``) and
+# concurrently/npm-run-all (``[1] ``).
+# Each comes with a substring every prefixed line holds, a cheap test before the pattern.
+_LINE_PREFIXES = (
+    ("|", re.compile(r"^[A-Za-z0-9][\w.-]*\s+\| ?")),
+    ("[pod/", re.compile(r"^\[pod/[^\]\s]+\] ")),
+    ("]: ", re.compile(r"^\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:?\d\d)? [\w-]+\[[\w.-]+\]: ")),
+    ("[", re.compile(r"^\[\d+\] ?")),
+)
+
+
+def strip_log_prefixes(lines: list[str]) -> list[str]:
+    """``lines`` with a log router's per-line prefix cut, where at least two lines carry it."""
+    for marker, pattern in _LINE_PREFIXES:
+        hits = 0
+        for line in lines:
+            if marker in line and pattern.match(line):
+                hits += 1
+                if hits >= 2:
+                    break
+        if hits >= 2:
+            lines = [pattern.sub("", line, count=1) if marker in line else line for line in lines]
+    return lines
 
 
 def log_prefix(line: str, marker: str, *, spaces: bool = True) -> re.Pattern[str] | None:

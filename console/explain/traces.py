@@ -1,6 +1,7 @@
 """Find stack traces in log text and reduce them to the failure that matters.
 
-Three families are understood:
+These families are understood (the last five in their own modules: gotraces, rusttraces,
+rubytraces, phptraces, dotnettraces):
 
 * Python tracebacks, including chained ones ("During handling of the above exception…",
   "The above exception was the direct cause…"), a bare ``SyntaxError`` report and exception
@@ -10,6 +11,7 @@ Three families are understood:
   block (``EADDRINUSE``), ``[cause]:`` chains and unhandled promise rejections.
 * JVM / Kotlin: ``Caused by:`` chains (the innermost cause is reported), ``... N more``,
   ``Suppressed:`` blocks (skipped), Reactor checkpoints, and frames glued onto one line.
+* Go panics, Rust panics, Ruby backtraces, PHP fatal errors and .NET exceptions.
 
 A log prefix repeated on every line of a trace (a timestamp, ``app-1  | ``) is cut
 (:mod:`console.explain.tracelines`).  Frames are stored innermost first, the reported
@@ -23,12 +25,20 @@ from __future__ import annotations
 import re
 
 from console.explain.appframes import is_library_path, is_proxy_frame, mark_app_frames
+from console.explain.dotnettraces import INNER, is_dotnet_frame, parse_dotnet
+from console.explain.gotraces import GOROUTINE, parse_go
+from console.explain.phptraces import is_php_error, parse_php
 from console.explain.pytraces import (
     is_syntax_location,
     parse_group,
     parse_python,
     parse_python_syntax,
 )
+from console.explain.rubytraces import FRAME as RUBY_FRAME
+from console.explain.rubytraces import REVERSED as RUBY_REVERSED
+from console.explain.rubytraces import parse_ruby
+from console.explain.rusttraces import PANIC as RUST_PANIC
+from console.explain.rusttraces import is_error_with_backtrace, parse_rust
 from console.explain.tracelines import (
     GROUP_START,
     PY_START,
@@ -61,13 +71,17 @@ _JVM_THREAD = re.compile(r'^Exception in thread "[^"]*"\s+')
 _JVM_MORE = re.compile(r"^\s*\.\.\. \d+ (?:more|common frames omitted)")
 _JVM_CAUSED = re.compile(r"^\s*Caused by:\s*(?P<rest>.*)$")
 _JVM_SUPPRESSED = re.compile(r"^(?P<indent>\s*)Suppressed:\s")
+_JVM_CUT_FRAME = re.compile(r"^at (?:[\w$]+\.){2,}[\w$]*$")
+_JVM_LAMBDA_ID = re.compile(r"(\$\$Lambda(?:\$\d+)?)/(?:0x)?[0-9a-f]+")
 
 # --- Node --------------------------------------------------------------------------------
 # Matched against the stripped line without a trailing "{" (see _node_frame_match); each
 # part ends on a non-space character, so matching is linear (a lazy name followed by
 # ``\s*\{?\s*$`` backtracked for minutes on a long run of spaces).
+# The name may hold parentheses (``app.(anonymous function) [as get]``): the location is
+# the last parenthesised group, without parentheses of its own.
 _NODE_FRAME = re.compile(
-    r"at\s+(?:(?P<name>[^()]*[^()\s])\s+\((?P<loc>.*)\)|(?P<bare>[^()\s](?:[^()]*[^()\s])?))"
+    r"at\s+(?:(?P<name>\S.*?)\s?\((?P<loc>[^()]*)\)|(?P<bare>[^()\s](?:[^()]*[^()\s])?))"
 )
 _NODE_LOC = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::(?P<col>\d+))?$")
 _NODE_HEADER = re.compile(
@@ -76,6 +90,11 @@ _NODE_HEADER = re.compile(
 )
 # The message is greedy and trimmed of "] {" afterwards (linear on long lines).
 _NODE_REJECTION = re.compile(r"^\[(?P<name>UnhandledPromiseRejection\w*):\s?(?P<msg>.*)$")
+# Warnings printed before the error line by Node 6-14 and by some process managers.
+# Next.js marks server errors with "⨯ ".
+_NODE_WARNING = re.compile(
+    r"^(?:\(node:\d+\) \w*Warning: |Unhandled promise rejection \(rejection id: \d+\): |⨯ )"
+)
 _NODE_CODE = re.compile(r"^\s*code:\s*['\"](?P<code>[\w.-]+)['\"]")
 _NODE_CAUSE = re.compile(r"^\s*\[cause\]:\s*(?P<rest>.*)$")
 _ERRNO = re.compile(r"^(?:\w+ )?(?P<code>E[A-Z]{2,})\b")
@@ -87,6 +106,8 @@ _HEADER_LOOKBACK = 8
 
 
 def _jvm_frame(loc: str, src: str, raw: str) -> Frame:
+    # "Foo$$Lambda$120/1093110206.get" names a lambda class; the "/…" is its id, not a module.
+    loc = _JVM_LAMBDA_ID.sub(r"\1", loc)
     qualified = loc.rsplit("/", 1)[-1]  # drop "java.base/" or "app//"
     cls, _, method = qualified.rpartition(".")
     simple = cls.rsplit(".", 1)[-1]
@@ -174,7 +195,11 @@ def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
             pending_header = False
             i += 1
             continue
-        if _JVM_MORE.match(line) or stripped.startswith("at (Coroutine boundary"):
+        if (
+            _JVM_MORE.match(line)
+            or stripped.startswith("at (Coroutine boundary")
+            or (stripped and stripped.strip(".") == "")  # "...." where frames were cut
+        ):
             i += 1  # kotlinx.coroutines' debug marker between the resumed and the caller frames
             continue
         caused = _JVM_CAUSED.match(line)
@@ -194,6 +219,9 @@ def _parse_jvm(lines: list[str], start: int, floor: int) -> tuple[Failure, int]:
             checkpoint = True
             i += 1
             continue
+        if _JVM_CUT_FRAME.match(stripped):
+            i += 1  # the last frame of a pasted trace, cut short: "at org.example.Serv"
+            break
         if pending_header and stripped and continuation < 5:
             # Continuation of a multi-line "Caused by:" message.
             continuation += 1
@@ -239,7 +267,7 @@ def _node_frame(match: re.Match[str]) -> Frame:
 
 
 def _node_header(text: str) -> Block | None:
-    text = text.strip()
+    text = _NODE_WARNING.sub("", text.strip(), count=1)
     rejection = _NODE_REJECTION.match(text)
     if rejection:
         message = rejection["msg"].rstrip().removesuffix("{").rstrip().removesuffix("]")
@@ -324,12 +352,26 @@ def _scan(lines: list[str]) -> list[Failure]:
         line = lines[i]
         if GROUP_START in line:
             failure, nxt = parse_group(lines, i, _scan)
+        elif PY_START in line and i + 1 < n and RUBY_REVERSED.match(lines[i + 1]):
+            failure, nxt = parse_ruby(lines, i + 1, floor)  # Ruby 2.5-2.7, outermost first
         elif PY_START in line:
             failure, nxt = parse_python(lines, i)
         elif 'File "' in line and is_syntax_location(line):
             failure, nxt = parse_python_syntax(lines, i)
         elif line.startswith("[UnhandledPromiseRejection"):
             failure, nxt = _parse_node(lines, i + 1, i)
+        elif "goroutine " in line and GOROUTINE.match(line):
+            failure, nxt = parse_go(lines, i, floor)
+        elif ("panicked at" in line and RUST_PANIC.match(line)) or (
+            line.startswith("Error: ") and is_error_with_backtrace(lines, i)
+        ):
+            failure, nxt = parse_rust(lines, i)
+        elif ("rror" in line or "Uncaught" in line) and is_php_error(line):
+            failure, nxt = parse_php(lines, i)
+        elif ":in " in line and RUBY_FRAME.match(line):
+            failure, nxt = parse_ruby(lines, i, floor)
+        elif ("at " in line and is_dotnet_frame(line)) or ("--->" in line and INNER.match(line)):
+            failure, nxt = parse_dotnet(lines, i, floor)
         elif "at " in line and _JVM_FRAME.search(line):
             failure, nxt = _parse_jvm(lines, i, floor)
         elif _node_frame_match(line):

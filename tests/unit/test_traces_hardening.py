@@ -118,10 +118,21 @@ RUST_PANIC = (
 )
 
 
-@pytest.mark.parametrize("text", [GO_PANIC, RUST_PANIC], ids=["go", "rust"])
-def test_unsupported_panics_are_bad_input_not_a_crash(text: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "language", "first_app_frame"),
+    [(GO_PANIC, "go", "main.handler"), (RUST_PANIC, "rust", "<panic>")],
+    ids=["go", "rust"],
+)
+def test_go_and_rust_panics_are_read(text: str, language: str, first_app_frame: str) -> None:
+    failure = from_trace(text).failure
+    assert failure is not None
+    assert (failure.exception, failure.language) == ("panic", language)
+    assert failure.app_frames()[0].name == first_app_frame
+
+
+def test_text_without_a_trace_is_bad_input() -> None:
     with pytest.raises(UsageError, match="no stack trace found"):
-        from_trace(text)
+        from_trace("server started on :8080\nshutting down\n")
 
 
 # Lines a log can hold that once sent a frame pattern into catastrophic backtracking
@@ -134,6 +145,16 @@ HOSTILE = {
         + "x\nValueError: 1\n"
     ),
     "rejection-spaces": "[UnhandledPromiseRejection: " + " " * 40000 + "y\n    at f (/a.js:1:1)\n",
+    "node-frame-parens": "Error: x\n    at f" + " (a)" * 20000 + " (/a.js:1:1\n",
+    "go-func-parens": "panic: x\n\ngoroutine 1 [running]:\nmain." + "(*T)" * 20000 + "(\n",
+    "php-many-ins": "PHP Fatal error:  Uncaught Error: " + "x in y:1 " * 20000 + "\n",
+    "ruby-many-ins": "a.rb:1:in `" + "x:1:in `" * 20000 + "\n",
+    "dotnet-frame-spaces": "System.Exception: x\n   at A.B(" + " " * 40000 + "y\n",
+    "rust-panic-quotes": "thread 'main' panicked at '" + "', " * 20000 + "\n",
+    "json-deep": '{"stack": "Error\\n    at f (/a.js:1:1)", "x": '
+    + "[" * 5000
+    + "]" * 5000
+    + "}\n",
 }
 
 
