@@ -1,6 +1,7 @@
-"""Running sandboxes: one row per run (pid or pod, stage, port, CPU, RSS, age).
+"""The work in flight: one row per running sandbox (pid or pod, stage, port, CPU, RSS, age)
+and one per queued job (its combination, attempt and how long it has waited).
 
-Rows are added, updated and removed by run id; a row disappears when its run ends.
+Rows are added, updated and removed by key; a running row disappears when its run ends.
 """
 
 from __future__ import annotations
@@ -10,16 +11,17 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widgets import DataTable
 
-COLUMNS = ("run", "combination", "where", "stage", "port", "cpu", "rss", "age")
+COLUMNS = ("run", "combination", "try", "where", "stage", "port", "cpu", "rss", "age")
 
 
 @dataclass(frozen=True)
 class SandboxRow:
-    """One running sandbox as shown."""
+    """One running sandbox, or one queued job (``stage == "queued"``), as shown."""
 
-    run_id: str
+    key: str  # run id, or the job id of a queued job
     combination: str
-    where: str  # "pid 1234" or "pod verdict-…"
+    attempt: int
+    where: str  # "pid 1234", "pod verdict-…", a worker name, or "-"
     stage: str
     port: int | None
     cpu: float | None
@@ -33,11 +35,14 @@ def _age(seconds: float) -> str:
 
 
 def _cells(row: SandboxRow) -> list[Text]:
+    queued = row.stage == "queued"
+    name = row.combination if len(row.combination) <= 32 else row.combination[:31] + "…"
     return [
-        Text(row.run_id[-6:], style="dim"),
-        Text(row.combination[:32] + ("…" if len(row.combination) > 32 else "")),
+        Text("-" if queued else row.key[-6:], style="dim"),
+        Text(name, style="dim" if queued else ""),
+        Text(str(row.attempt)),
         Text(row.where),
-        Text(row.stage, style="cyan"),
+        Text(row.stage, style="dim" if queued else "cyan"),
         Text(str(row.port) if row.port else "-"),
         Text(f"{row.cpu:.0f}%" if row.cpu is not None else "-"),
         Text(f"{row.rss / 2**20:.0f}M" if row.rss is not None else "-"),
@@ -46,7 +51,7 @@ def _cells(row: SandboxRow) -> list[Text]:
 
 
 class SandboxTable(DataTable[Text]):
-    """The sandboxes pane (see the module docstring)."""
+    """The work-in-flight pane (see the module docstring)."""
 
     DEFAULT_CSS = """
     SandboxTable { height: auto; max-height: 8; }
@@ -61,16 +66,16 @@ class SandboxTable(DataTable[Text]):
             self.add_column(name, key=name)
 
     def show_rows(self, rows: list[SandboxRow]) -> None:
-        """Make the table hold exactly ``rows`` (by run id)."""
-        wanted = {row.run_id: row for row in rows}
-        for run_id in list(self.shown):
-            if run_id not in wanted:
-                self.remove_row(run_id)
-                del self.shown[run_id]
-        for run_id, row in wanted.items():
-            if run_id not in self.shown:
-                self.add_row(*_cells(row), key=run_id)
-            elif self.shown[run_id] != row:
+        """Make the table hold exactly ``rows`` (by key); new rows are added at the end."""
+        wanted = {row.key: row for row in rows}
+        for key in list(self.shown):
+            if key not in wanted:
+                self.remove_row(key)
+                del self.shown[key]
+        for key, row in wanted.items():
+            if key not in self.shown:
+                self.add_row(*_cells(row), key=key)
+            elif self.shown[key] != row:
                 for name, value in zip(COLUMNS, _cells(row), strict=True):
-                    self.update_cell(run_id, name, value)
-            self.shown[run_id] = row
+                    self.update_cell(key, name, value)
+            self.shown[key] = row

@@ -40,6 +40,7 @@ GLYPHS: dict[str, tuple[str, str, str]] = {
 }
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 CELL_WIDTH = 14  # "✗ unhealthy ×3" fits; longer text is cropped, the glyph never is
+MAX_COLUMN = 24  # a longer model name is cut
 GAP = 2
 MAX_LABEL = 32
 
@@ -95,7 +96,7 @@ class VerdictMatrix(ScrollView, can_focus=True):
     ]
 
     DEFAULT_CSS = """
-    VerdictMatrix { height: auto; max-height: 16; }
+    VerdictMatrix { height: auto; max-height: 16; padding: 0 0 0 1; }
     VerdictMatrix > .verdict-matrix--header { text-style: bold; background: $primary 30%; }
     """
 
@@ -127,6 +128,8 @@ class VerdictMatrix(ScrollView, can_focus=True):
         self._strips: dict[int, Strip] = {}  # cached rendered rows
         self._header: Strip | None = None
         self._label_width = 8
+        self._widths: list[int] = []
+        self._starts: list[int] = []  # x of each column
         self._tick = 0
 
     # --- content ------------------------------------------------------------------------
@@ -238,9 +241,17 @@ class VerdictMatrix(ScrollView, can_focus=True):
 
     # --- geometry and drawing ------------------------------------------------------------
     def _column_x(self, column: int) -> int:
-        return self._label_width + GAP + column * (CELL_WIDTH + GAP)
+        if column < len(self._starts):
+            return self._starts[column]
+        return self._label_width + GAP + sum(w + GAP for w in self._widths)
 
     def _reshape(self) -> None:
+        self._widths = [min(max(len(c), CELL_WIDTH), MAX_COLUMN) for c in self.columns]
+        self._starts = []
+        x = self._label_width + GAP
+        for width_of in self._widths:
+            self._starts.append(x)
+            x += width_of + GAP
         width = self._column_x(len(self.columns))
         self.virtual_size = Size(width, len(self.rows) + 1)
         self._strips.clear()
@@ -260,12 +271,15 @@ class VerdictMatrix(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor_row, animate=False)
         elif self.cursor_row >= top + height:
             self.scroll_to(y=self.cursor_row - height + 1, animate=False)
+        if not self._widths:
+            return
         x = self._column_x(self.cursor_column) - self._label_width - GAP
-        visible = max(self.size.width - self._label_width - GAP, CELL_WIDTH)
+        cell = self._widths[min(self.cursor_column, len(self._widths) - 1)]
+        visible = max(self.size.width - self._label_width - GAP, cell)
         if x < self.scroll_offset.x:
             self.scroll_to(x=x, animate=False)
-        elif x + CELL_WIDTH > self.scroll_offset.x + visible:
-            self.scroll_to(x=x + CELL_WIDTH - visible, animate=False)
+        elif x + cell > self.scroll_offset.x + visible:
+            self.scroll_to(x=x + cell - visible, animate=False)
 
     def render_line(self, y: int) -> Strip:
         """Line ``y`` of the widget: the header, or a row."""
@@ -293,8 +307,8 @@ class VerdictMatrix(ScrollView, can_focus=True):
     def _render_header(self) -> Strip:
         style = self.get_component_rich_style("verdict-matrix--header")
         parts = [Segment(" " * (self._label_width + GAP), style)]
-        for column in self.columns:
-            parts.append(Segment(column[:CELL_WIDTH].ljust(CELL_WIDTH + GAP), style))
+        for column, width in zip(self.columns, self._widths, strict=True):
+            parts.append(Segment(column[:width].ljust(width + GAP), style))
         return Strip(parts)
 
     def _render_row(self, row: int) -> Strip:
@@ -307,7 +321,7 @@ class VerdictMatrix(ScrollView, can_focus=True):
         for index, column in enumerate(self.columns):
             cell = self.cells.get(f"{spec}/{prompt}/{column}")
             text = render_cell(cell, self._tick)
-            text.truncate(CELL_WIDTH, overflow="crop", pad=True)
+            text.truncate(self._widths[index], overflow="crop", pad=True)
             if row == self.cursor_row and index == self.cursor_column:
                 text.stylize(Style(reverse=True) if self.has_focus else Style(underline=True))
             # Text.render leaves the text's own style to the caller

@@ -82,6 +82,7 @@ class Engine:
         self._process = process
         self._queue: Any = None
         self._publisher: Any = None
+        self._watcher: Any = None
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._done_changed = asyncio.Event()
@@ -132,6 +133,9 @@ class Engine:
         if self._queue is not None:
             with contextlib.suppress(Exception):
                 await self._queue.close()
+        if self._watcher is not None:
+            with contextlib.suppress(Exception):
+                await self._watcher.close()
         if self.writer is not None:
             await asyncio.to_thread(self.writer.close)
 
@@ -310,6 +314,23 @@ class Engine:
         cannot be cancelled from here).
         """
         return self.worker is not None and self.worker.cancel(run_id)
+
+    def kafka_names(self) -> Any:
+        """Topic and group names of a Kafka engine."""
+        from console.queue.kafka_common import KafkaNames
+
+        return KafkaNames.for_url(self.queue_url)
+
+    async def kafka_figures(self) -> tuple[int, int] | None:
+        """(consumer lag of the jobs topic, records in the DLQ) for a Kafka engine, else None."""
+        if self.queue_url.kind != "kafka":
+            return None
+        if self._watcher is None:
+            from console.queue.kafka_console import KafkaQueueWatcher
+
+            self._watcher = KafkaQueueWatcher(self.queue_url)
+        figures = await self._watcher.figures()
+        return figures.lag, figures.dlq
 
     def sandboxes(self) -> list[SandboxState]:
         """The running sandboxes, oldest first (from events; usage: :func:`sandbox_usage`)."""

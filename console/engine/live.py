@@ -73,6 +73,7 @@ class SandboxState:
     node: str | None = None
     stage: str | None = None
     port: int | None = None
+    worker: str = ""  # host:pid of the worker process running it
     started: float = field(default_factory=time.time)
 
     def age(self, now: float | None = None) -> float:
@@ -104,6 +105,7 @@ class LiveState:
         self.sandboxes: dict[str, SandboxState] = {}
         self._cell_of_run: dict[str, str] = {}
         self._cell_of_job: dict[str, str] = {}
+        self._worker_of_run: dict[str, str] = {}
 
     # --- seeding ---------------------------------------------------------------------------
     def seed(self, cells: list[CellState]) -> Changes:
@@ -157,6 +159,9 @@ class LiveState:
         elif isinstance(event, RunStarted) and event.combination is not None:
             self._run_started(event, changes)
         elif isinstance(event, JobStarted):
+            self._worker_of_run[event.run_id] = event.worker
+            if event.run_id in self.sandboxes:
+                self.sandboxes[event.run_id].worker = event.worker
             key = self._cell_of_job.get(event.job_id)
             cell = self.cells.get(key) if key else None
             if cell is not None and cell.job_id == event.job_id and cell.status == "queued":
@@ -209,7 +214,11 @@ class LiveState:
         self._put(cell)
         changes.cells.add(key)
         self.sandboxes[event.run_id] = SandboxState(
-            event.run_id, event.combination, event.attempt, started=event.ts
+            event.run_id,
+            event.combination,
+            event.attempt,
+            worker=self._worker_of_run.get(event.run_id, ""),
+            started=event.ts,
         )
         changes.sandboxes = True
 
@@ -245,5 +254,6 @@ class LiveState:
             changes.sandboxes = True
 
     def _ended(self, run_id: str, changes: Changes) -> None:
+        self._worker_of_run.pop(run_id, None)
         if self.sandboxes.pop(run_id, None) is not None:
             changes.sandboxes = True

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from console.events import EventDecodeError, decode_event
 from console.model import Event, Job, JobFinished, VerdictReached
@@ -170,3 +170,62 @@ async def consume_events(
             await consumer.commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
     finally:
         await consumer.stop()
+
+
+class KafkaFigures:
+    """Kafka's side of the queue: jobs not yet taken by the workers, and dead letters."""
+
+    def __init__(self, lag: int, dlq: int) -> None:
+        self.lag = lag
+        self.dlq = dlq
+
+
+class KafkaQueueWatcher:
+    """Reads the workers' consumer lag on the jobs topic and the size of the DLQ.
+
+    One long-lived consumer (no group membership: it only asks for offsets), so a console
+    can ask every few seconds without joining or disturbing the workers' group.
+    """
+
+    def __init__(self, url: QueueUrl) -> None:
+        self.url = url
+        self.names = KafkaNames.for_url(url)
+        self._consumer: Any = None
+
+    async def figures(self) -> KafkaFigures:
+        """Lag (end offsets minus the workers' committed offsets) and DLQ records."""
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=self.url.bootstrap,
+                group_id=self.names.worker_group,  # committed() reads this group's offsets
+                client_id="verdict-console-lag",
+                enable_auto_commit=False,
+            )
+            await consumer.start()
+            self._consumer = consumer
+        consumer = self._consumer
+        jobs = [
+            TopicPartition(self.names.jobs, p)
+            for p in sorted(consumer.partitions_for_topic(self.names.jobs) or ())
+        ]
+        dlq = [
+            TopicPartition(self.names.dlq, p)
+            for p in sorted(consumer.partitions_for_topic(self.names.dlq) or ())
+        ]
+        if not jobs:
+            await consumer.topics()
+        ends = await consumer.end_offsets(jobs + dlq) if jobs or dlq else {}
+        lag = 0
+        for tp in jobs:
+            committed = await consumer.committed(tp)
+            lag += max(ends.get(tp, 0) - (committed or 0), 0)
+        dead = sum(ends.get(tp, 0) for tp in dlq)
+        return KafkaFigures(lag, dead)
+
+    async def close(self) -> None:
+        """Stop the consumer."""
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None

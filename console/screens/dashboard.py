@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import TYPE_CHECKING, Any
 
 from textual import on, work
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
 
 LOG_PAGE = 1000  # lines read from storage when a run is opened or paged back
 USAGE_INTERVAL = 2.0  # seconds between CPU/RSS samples of running sandboxes
+QUEUED_ROWS = 20  # queued jobs listed under the running ones
+HOST = socket.gethostname()
+KAFKA_INTERVAL = 3.0  # seconds between looks at Kafka's consumer lag and DLQ
 
 
 def cell_view(cell: CellState, fan_out: set[str]) -> CellView:
@@ -67,6 +71,7 @@ class Dashboard(Screen[None]):
         self.selected: Combination | None = None
         self.shown_run: str | None = None
         self._usage: dict[str, tuple[float, int]] = {}
+        self._kafka: tuple[int, int] | None = None  # (lag of verdict.jobs, DLQ records)
 
     @property
     def vapp(self) -> VerdictApp:
@@ -89,6 +94,7 @@ class Dashboard(Screen[None]):
         self._draw_all()
         self.set_interval(0.25, self._tick)
         self.set_interval(USAGE_INTERVAL, self.sample_usage)
+        self.set_interval(KAFKA_INTERVAL, self.sample_kafka)
         self.query_one(VerdictMatrix).focus()
 
     # --- drawing ---------------------------------------------------------------------------
@@ -116,17 +122,35 @@ class Dashboard(Screen[None]):
         rows = []
         for box in sorted(self.vapp.live.sandboxes.values(), key=lambda b: b.started):
             where = f"pod {box.pod}" if box.pod else f"pid {box.pid}" if box.pid else "-"
+            if box.worker and box.pod is None and box.worker.split(":")[0] != HOST:
+                where = box.worker  # a remote worker's pid means nothing here
             cpu, rss = self._usage.get(box.run_id, (None, None))
             rows.append(
                 SandboxRow(
-                    run_id=box.run_id,
+                    key=box.run_id,
                     combination=box.combination.key if box.combination else "(check)",
+                    attempt=box.attempt,
                     where=where,
                     stage=box.stage or "-",
                     port=box.port,
                     cpu=cpu,
                     rss=rss,
                     age=box.age(now),
+                )
+            )
+        queued = [c for c in self.vapp.live.cells.values() if c.status == "queued"]
+        for cell in sorted(queued, key=lambda c: c.updated)[:QUEUED_ROWS]:
+            rows.append(
+                SandboxRow(
+                    key=cell.job_id or cell.key,
+                    combination=cell.key,
+                    attempt=cell.attempt,
+                    where="-",
+                    stage="queued",
+                    port=None,
+                    cpu=None,
+                    rss=None,
+                    age=max(now - cell.updated, 0.0),
                 )
             )
         table = self.query_one(SandboxTable)
@@ -150,6 +174,8 @@ class Dashboard(Screen[None]):
                 aborted=counts["aborted"],
                 passed=passed,
                 mode=mode,
+                lag=self._kafka[0] if self._kafka else None,
+                dlq=self._kafka[1] if self._kafka else None,
                 failure=failure,
             )
         )
@@ -168,8 +194,8 @@ class Dashboard(Screen[None]):
 
     def _tick(self) -> None:
         self.query_one(VerdictMatrix).tick()
-        if self.vapp.live.sandboxes:
-            self._draw_sandboxes()
+        if self.query_one(SandboxTable).shown:
+            self._draw_sandboxes()  # ages move on
 
     @work(thread=True, group="usage", exclusive=True, exit_on_error=False, description="usage")
     def sample_usage(self) -> None:
@@ -179,6 +205,18 @@ class Dashboard(Screen[None]):
         boxes = list(self.vapp.live.sandboxes.values())
         if boxes:
             self._usage = asyncio.run(sandbox_usage(boxes))
+
+    @work(group="kafka", exclusive=True, exit_on_error=False, description="kafka lag")
+    async def sample_kafka(self) -> None:
+        """Consumer lag of the jobs topic and the DLQ size (Kafka mode only)."""
+        engine = self.vapp.engine
+        if engine is None or engine.queue_url.kind != "kafka":
+            return
+        try:
+            self._kafka = await self.vapp.engine_call(lambda e: e.kafka_figures())
+        except Exception:  # noqa: BLE001 - the broker may be away for a while; try later
+            self._kafka = None
+        self._draw_queue()
 
     # --- selection and the log -----------------------------------------------------------
     @on(VerdictMatrix.Opened)

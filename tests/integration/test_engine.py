@@ -35,6 +35,17 @@ async def until(condition: Callable[[], bool], within: float = 30.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def send_raw(bootstrap: str, topic: str, value: bytes) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, value, partition=0)
+    finally:
+        await producer.stop()
+
+
 def final_cells(db: Database) -> dict[str, tuple]:
     return {
         c.key: (c.attempt, c.run_id, c.status, c.verdict) for c in matrix_state(db)
@@ -204,18 +215,29 @@ async def test_a_second_engine_that_only_follows_events_sees_every_verdict(
     dbs = [Database(tmp_path / name) for name in ("client.db", "watcher.db", "worker.db")]
     client = await Engine(settings, dbs[0], queue_url=url).start()
     watcher = await Engine(settings, dbs[1], queue_url=url).start()
-    worker = await Engine(settings, dbs[2], queue_url=url, slots=2, role="worker").start()
+    worker = None
     try:
         jobs = await client.submit_matrix(load_matrix(FIXTURES / "quick.toml"))
+        await send_raw(kafka_broker.bootstrap, client.kafka_names().jobs, b"not a job")
+        # nothing consumes yet: every job (and the junk record) is lag
+        assert await client.kafka_figures() == (len(jobs) + 1, 0)
+        worker = await Engine(settings, dbs[2], queue_url=url, slots=2, role="worker").start()
         assert await client.wait_done([j.job_id for j in jobs])
         keys = {j.combination.key for j in jobs}
         await until(
             lambda: {k for k, c in watcher.live.cells.items() if c.status == "done"} >= keys,
             within=60,
         )
+        figures = await client.kafka_figures()
+        deadline = time.monotonic() + 30
+        while figures != (0, 1) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)  # the workers commit after their verdicts are sent
+            figures = await client.kafka_figures()
+        assert figures == (0, 1)  # all consumed, the junk record dead-lettered
     finally:
         for engine in (worker, client, watcher):
-            await engine.stop(grace=5)
+            if engine is not None:
+                await engine.stop(grace=5)
     expected = {k: v[3] for k, v in final_cells(dbs[0]).items()}
     assert {k: c.verdict for k, c in watcher.live.cells.items()} == expected
     watcher_runs = runs.recent_runs(dbs[1], limit=50)
