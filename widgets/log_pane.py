@@ -165,9 +165,19 @@ class LogPane(Log):
 
     def add_lines(self, lines: Sequence[LogLine]) -> int:
         """Append live lines newer than what is shown; returns how many were new."""
-        fresh = [line for line in lines if line.seq > self.last_seq]
+        if not lines:
+            return 0
+        # Batches arrive in order: usually all of a batch is new.
+        fresh = lines if lines[0].seq > self.last_seq else [
+            line for line in lines if line.seq > self.last_seq
+        ]
         if not fresh:
             return 0
+        if self.entries.maxlen and len(fresh) > self.entries.maxlen:
+            # More than the pane keeps: the older ones would be dropped at once (they are
+            # in storage, a page back).
+            self.last_seq = fresh[-1].seq
+            fresh = fresh[-self.entries.maxlen :]
         self.last_seq = fresh[-1].seq
         if self.first_seq is None:
             self.first_seq = fresh[0].seq
