@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.commands.common import open_db, settings_from_args
+from console.commands.common import open_recording_db, settings_from_args
 from console.commands.run import add_queue_options, execute
 from console.errors import UsageError
 from console.model import Combination, Job
@@ -48,7 +48,7 @@ def add_parser(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     """Run ``verdict rerun``."""
     settings = settings_from_args(args)
-    db = open_db(settings)
+    db = open_recording_db(settings)
     try:
         original = _job_of_run(db, args.run_id)
         matrix = _matrix_of(original, required=args.fan_out)

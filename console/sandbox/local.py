@@ -21,6 +21,7 @@ from console import paths
 from console.sandbox import namespaces, proctree
 from console.sandbox.base import LineCallback, Phase, PortHit, Stream
 from console.sandbox.copy import CopyLimits, CopyReport, copy_project
+from console.sandbox.netns import Relay
 from console.sandbox.sweep import write_owner
 from console.settings import SandboxSettings
 
@@ -118,6 +119,8 @@ class LocalProcess:
         memory_limit: int,
         preferred_port: int | None = None,
         isolated: bool = False,
+        network_none: bool = False,
+        run_id: str = "",
     ) -> None:
         self._preferred = preferred_port
         self._transport = transport
@@ -133,6 +136,9 @@ class LocalProcess:
         # memory is not the app's to be judged by.
         self._isolated = isolated
         self._helpers: set[int] = {root}
+        self._network_none = network_none
+        self._run_id = run_id
+        self._relays: dict[int, Relay] = {}  # app port -> relay (network none only)
         self._oom = False
         self._killed = False
         self._stopped = False
@@ -170,9 +176,15 @@ class LocalProcess:
             return None
         pid, sock = min(found, key=lambda hit: (hit[1].port != self._preferred, hit[1].port))
         others = tuple(sorted({s.port for _, s in found} - {sock.port}))
-        return PortHit(
-            sock.port, sock.address, pid, connect_host(sock.address, sock.family), others
-        )
+        host = connect_host(sock.address, sock.family)
+        if self._network_none:  # unreachable from here: dial the run's relay instead
+            relay = self._relays.get(sock.port)
+            if relay is None:
+                relay = Relay(pid, host, sock.port, self._run_id)
+                await relay.start()
+                self._relays[sock.port] = relay
+            host = relay.address
+        return PortHit(sock.port, sock.address, pid, host, others)
 
     async def stop(self, grace: float) -> None:
         """Kill the whole tree (grace, then SIGKILL), reap it, and close the pipes."""
@@ -184,6 +196,8 @@ class LocalProcess:
         self._monitor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._monitor
+        for relay in self._relays.values():
+            await relay.close()
         targets = self._everyone()
         for pid in targets:
             proctree.send(pid, signal.SIGTERM)
@@ -316,15 +330,21 @@ class LocalSandbox:
         self._processes: list[LocalProcess] = []
         self.copy_report: CopyReport | None = None
         self.notes: list[str] = []  # system lines for the run's log (e.g. what the copy skipped)
-        self.network_none = self.settings.network == "none"
         if self.settings.isolation == "off":
             why = "turned off in the settings (sandbox.isolation = off)"
         else:
-            why = namespaces.unavailable(self.network_none)
+            why = namespaces.unavailable()
         self.isolated = not why
         self.isolation = namespaces.describe(why)
-        if self.isolated and self.network_none:
-            self.isolation += ", network none"
+        self.network_none = False
+        if self.isolated and self.settings.network == "none":
+            no_network = namespaces.unavailable(network_none=True)
+            self.network_none = not no_network
+            self.isolation += (
+                ", network none" if self.network_none else f", network host: {no_network}"
+            )
+            if no_network:
+                self.notes.append(f"[warning: the project has network access: {no_network}]")
         self._uid = namespaces.run_uid(run_id) if self.isolated else None
         if not self.isolated:
             self.notes.append(f"[warning: no namespace isolation: {why}]")
@@ -449,6 +469,8 @@ class LocalSandbox:
             memory_limit=self.memory_mb * 1024 * 1024,
             preferred_port=self.port,
             isolated=self.isolated,
+            network_none=self.network_none,
+            run_id=self.run_id,
         )
         self._processes.append(process)
         return process

@@ -32,6 +32,9 @@ def unavailable(network_none: bool = False) -> str:
     """Why namespaces cannot be used here ("" when they can)."""
     if not sys.platform.startswith("linux"):
         return f"not Linux ({sys.platform})"
+    if network_none and os.geteuid() != 0:
+        # The prober enters the app's network namespace, which takes CAP_SYS_ADMIN.
+        return "network none needs a harness running as root"
     argv = [sys.executable, "-I", "-S", str(LAUNCHER), "--isolate"]
     if network_none:
         argv.append("--network-none")
