@@ -202,8 +202,8 @@ def open_way(path: str, uid: int) -> None:
             give_passage(current)
 
 
-def drop_to(uid: int, workdir: str, hidden: list[str], ways: list[str]) -> None:
-    """Become the unprivileged ``uid`` with ``workdir`` reachable at its path (root only).
+def prepare_user_view(uid: int, workdir: str, hidden: list[str], ways: list[str]) -> None:
+    """Arrange the mounts so the unprivileged ``uid`` reaches ``workdir`` at its path.
 
     The harness's own directories (data, configuration) are covered first; then every
     directory on the way to ``workdir`` and to ``ways`` (the interpreter, ``$PATH``) that
@@ -211,12 +211,17 @@ def drop_to(uid: int, workdir: str, hidden: list[str], ways: list[str]) -> None:
     namespace only, so interpreters installed there still run while what they hold keeps
     its own permissions.
     """
-    os.get_exec_path()  # imports what execvp needs while the interpreter's files are ours
     for directory in hidden:
         if os.path.isdir(directory):
             hide(directory, workdir)
     for path in (os.path.dirname(workdir), *ways):
         open_way(path, uid)
+
+
+def become(uid: int) -> None:
+    """Drop to ``uid`` for good (the command's process only: the init stays root, so its
+    parent-death signal, which a change of credentials clears, stays armed)."""
+    os.get_exec_path()  # imports what execvp needs while every file is still readable
     os.chdir(os.getcwd())  # the cwd still names the covered directory: take the new one
     os.setgroups([])
     os.setgid(uid)
@@ -250,12 +255,19 @@ def init(
     _own_proc()
     if "--network-none" in flags:
         _loopback_up()
-    if "--uid" in values:
+    uid = int(values["--uid"]) if "--uid" in values else None
+    if uid is not None:
         hidden = [p for p in values.get("--hide", "").split(os.pathsep) if p]
         ways = [p for p in values.get("--ways", "").split(os.pathsep) if p]
-        drop_to(int(values["--uid"]), values.get("--workdir", os.getcwd()), hidden, ways)
+        prepare_user_view(uid, values.get("--workdir", os.getcwd()), hidden, ways)
     app = os.fork()
     if app == 0:
+        try:
+            if uid is not None:
+                become(uid)
+        except OSError as exc:
+            sys.stderr.write(f"launch: cannot become user {uid}: {exc}\n")
+            os._exit(125)
         _exec(command)
     _forward_to(app)
     while True:
