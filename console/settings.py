@@ -169,10 +169,19 @@ def load_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
-    data = _merge(data, _env_overrides(environ))
+    overrides = _env_overrides(environ)
+    data = _merge(data, overrides)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        loc = [str(p) for p in first["loc"]]
+        where = ".".join(loc)
+        # Name where the bad value came from: an environment variable, or the file.
+        value: Any = overrides
+        for part in loc[:2]:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, dict):
+            name = ENV_PREFIX + "_".join(loc[:2]).upper()
+            raise SettingsError(f"{name}: {first['msg']}") from exc
         raise SettingsError(f"{path}: {where}: {first['msg']}") from exc

@@ -29,6 +29,7 @@ T = TypeVar("T")
 MAX_NUMBER_CHARS = 40  # longer "numbers" are refused before parsing (no 50,000-digit ints)
 MAX_RUN_ID_CHARS = 64
 MAX_URL_PATH_CHARS = 2048
+MAX_LIST = 1_000_000  # rows a listing may ask for
 _RUN_ID = re.compile(r"^[0-9A-Za-z_-]+$")
 _METHOD = re.compile(r"^[A-Za-z]{1,20}$")
 
@@ -217,3 +218,8 @@ def positive_int(text: str) -> int:
 def seconds_arg(text: str) -> float:
     """argparse type: a finite, positive number of seconds."""
     return _argparse_type(lambda value: seconds(value, "the value"))(text)
+
+
+def run_id_arg(text: str) -> str:
+    """argparse type: a run id or a prefix of one (see :func:`run_id_text`)."""
+    return _argparse_type(run_id_text)(text)

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from console.commands.common import open_db, settings_from_args
+from console.commands.common import open_db, positive_int, settings_from_args
 from console.errors import UsageError
 
 
@@ -19,7 +19,7 @@ def add_parser(sub: Any) -> None:
         "action, reason and guide (full-text, offline).",
     )
     parser.add_argument("--search", metavar="TEXT", help="full-text search")
-    parser.add_argument("--limit", type=int, default=20, help="at most N (default 20)")
+    parser.add_argument("--limit", type=positive_int, default=20, help="at most N (default 20)")
     parser.add_argument("--json", action="store_true", help="print a JSON list")
     parser.set_defaults(func=run)
 

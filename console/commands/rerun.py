@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.commands.common import open_recording_db, settings_from_args
+from console.commands.common import open_recording_db, run_id_arg, settings_from_args
 from console.commands.run import add_queue_options, execute
 from console.errors import UsageError
 from console.model import Combination, Job
@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
         description="Rerun the combination of RUN_ID as a new attempt linked to it; with "
         "--fan-out, run the same spec with every other prompt version x model.",
     )
-    parser.add_argument("run_id", metavar="RUN_ID", help="a run of a matrix job")
+    parser.add_argument("run_id", metavar="RUN_ID", type=run_id_arg, help="a run of a matrix job")
     parser.add_argument(
         "--fan-out",
         action="store_true",
