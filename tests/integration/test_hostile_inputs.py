@@ -27,6 +27,7 @@ PYAPP = FIXTURES / "pyapp"
 QUEUE = FIXTURES / "queue"
 HUGE = str(2**70)  # beyond 64 bits
 LONG_ID = "0" * 50_001
+TIMEOUT_ENV, RETRIES_ENV = "VERDICT_LLM_TIMEOUT", "VERDICT_LLM_MAX_RETRIES"
 RECORDED = ("0mwseedrun0001a", "0mwseedrun0002b")  # share the prefix "0mwseedrun000"
 
 
@@ -78,6 +79,14 @@ def _newline_name(tmp_path: Path) -> Path:
     return tmp_path / "bad\nname.toml"
 
 
+def _run_matrix(settings: str = "", model: str = "") -> Callable[[Path], list[str]]:
+    return lambda tmp: ["run", str(_matrix(tmp, settings, model))]
+
+
+def _explain_request(method: str) -> Callable[[Path], list[str]]:
+    return lambda tmp: ["explain", "--trace", str(_trace(tmp)), "--method", method, "--url", "/x"]
+
+
 def _check(*extra: str) -> Callable[[Path], list[str]]:
     return lambda tmp: ["check", str(PYAPP), "--run", f"{sys.executable} app.py", *extra]
 
@@ -101,17 +110,17 @@ CASES: list[tuple[str, Callable[[Path], list[str]], dict[str, str], str]] = [
     ("settle-nan", _check("--settle", "nan"), {}, "--settle"),
     ("install-timeout-inf", _check("--install-timeout", "inf"), {}, "--install-timeout"),
     ("worker-grace-inf", lambda t: ["worker", "--grace", "inf"], {}, "--grace"),
-    ("matrix-start-timeout-inf", lambda t: ["run", str(_matrix(t, "start_timeout = inf"))], {}, "start_timeout"),
-    ("matrix-start-timeout-nan", lambda t: ["run", str(_matrix(t, "start_timeout = nan"))], {}, "start_timeout"),
-    ("matrix-start-timeout-1e400", lambda t: ["run", str(_matrix(t, "start_timeout = 1e400"))], {}, "start_timeout"),
-    ("llm-timeout-negative", lambda t: ["history"], {"VERDICT_LLM_TIMEOUT": "-5"}, "VERDICT_LLM_TIMEOUT"),
-    ("llm-retries-negative", lambda t: ["history"], {"VERDICT_LLM_MAX_RETRIES": "-1"}, "VERDICT_LLM_MAX_RETRIES"),
+    ("matrix-start-timeout-inf", _run_matrix("start_timeout = inf"), {}, "start_timeout"),
+    ("matrix-start-timeout-nan", _run_matrix("start_timeout = nan"), {}, "start_timeout"),
+    ("matrix-start-timeout-1e400", _run_matrix("start_timeout = 1e400"), {}, "start_timeout"),
+    ("llm-timeout-negative", lambda t: ["history"], {TIMEOUT_ENV: "-5"}, TIMEOUT_ENV),
+    ("llm-retries-negative", lambda t: ["history"], {RETRIES_ENV: "-1"}, RETRIES_ENV),
     ("since-overflow", lambda t: ["usage", "--since", "9" * 400 + "w", "--json"], {}, "--since"),
     ("since-empty", lambda t: ["usage", "--since", "", "--json"], {}, "--since"),
     ("health-newline", _check("--health", "/he\nalth"), {}, "--health"),
     ("run-empty", lambda t: ["check", str(PYAPP), "--run", ""], {}, "--run"),
-    ("method-with-spaces", lambda t: ["explain", "--trace", str(_trace(t)), "--method", "G ET", "--url", "/x"], {}, "--method"),
-    ("matrix-base-url-not-url", lambda t: ["run", str(_matrix(t, model='base_url = "not a url"'))], {}, "base_url"),
+    ("method-with-spaces", _explain_request("G ET"), {}, "--method"),
+    ("matrix-base-url-not-url", _run_matrix(model='base_url = "not a url"'), {}, "base_url"),
     ("env-path", _check("--env", "PATH=/nowhere"), {}, "PATH"),
     ("env-home", _check("--env", "HOME=/nowhere"), {}, "HOME"),
     ("file-name-newline", lambda t: ["run", str(_newline_name(t))], {}, "no such file"),
