@@ -21,7 +21,7 @@ from console import paths
 from console.sandbox import namespaces, proctree
 from console.sandbox.base import LineCallback, Phase, PortHit, Stream
 from console.sandbox.copy import CopyLimits, CopyReport, copy_project
-from console.sandbox.netns import Relay
+from console.sandbox.netns import Relay, socket_in
 from console.sandbox.sweep import write_owner
 from console.settings import SandboxSettings
 
@@ -139,6 +139,7 @@ class LocalProcess:
         self._network_none = network_none
         self._run_id = run_id
         self._relays: dict[int, Relay] = {}  # app port -> relay (network none only)
+        self._diag: socket.socket | None = None  # netlink in the app's network namespace
         self._oom = False
         self._killed = False
         self._stopped = False
@@ -171,7 +172,13 @@ class LocalProcess:
 
     async def poll_port(self) -> PortHit | None:
         """One look at the tree's listening sockets; prefers the port we offered."""
-        found = proctree.listening_ports(self.tree())
+        # Once the launcher has entered its namespace (not before: the socket would be ours).
+        if self._network_none and self._diag is None and not proctree.same_netns(self._root):
+            with contextlib.suppress(OSError):  # without it, /proc/<pid>/net/tcp is read
+                self._diag = await asyncio.to_thread(
+                    socket_in, self._root, socket.AF_NETLINK, socket.SOCK_RAW, 4
+                )
+        found = proctree.listening_ports(self.tree(), self._diag)
         if not found:
             return None
         pid, sock = min(found, key=lambda hit: (hit[1].port != self._preferred, hit[1].port))
@@ -198,6 +205,8 @@ class LocalProcess:
             await self._monitor
         for relay in self._relays.values():
             await relay.close()
+        if self._diag is not None:
+            self._diag.close()
         targets = self._everyone()
         for pid in targets:
             proctree.send(pid, signal.SIGTERM)

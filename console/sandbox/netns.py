@@ -6,7 +6,8 @@ opens, a relay listens in the harness's namespace on the same port of a loopback
 of its own (``127.a.b.c``, one per run, so two runs on one port never collide) and, for
 every connection, opens a socket *inside* the app's namespace (``setns`` in a short-lived
 thread, which then returns to ours) and copies bytes both ways.  Ports are still found
-from ``/proc/<pid>/net/tcp`` of the app's namespace.  Entering another network namespace
+through a netlink socket created in the app's namespace (``/proc/<pid>/net/tcp`` would
+walk every TCP socket of the host: milliseconds a poll).  Entering another network namespace
 takes ``CAP_SYS_ADMIN``, so this is offered to a root harness only.
 """
 
@@ -36,8 +37,14 @@ def _setns(fd: int) -> None:
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
-def socket_in(pid: int, family: int) -> socket.socket:
-    """A TCP socket created in ``pid``'s network namespace (blocking call, own thread)."""
+def socket_in(
+    pid: int, family: int, kind: int = socket.SOCK_STREAM, proto: int = 0
+) -> socket.socket:
+    """A socket created in ``pid``'s network namespace (blocking call, own thread).
+
+    It stays in that namespace for its whole life: a TCP socket to dial the app, or the
+    netlink socket that lists the namespace's listening sockets as cheaply as ours.
+    """
     result: list[socket.socket | BaseException] = []
 
     def create() -> None:
@@ -48,7 +55,7 @@ def socket_in(pid: int, family: int) -> socket.socket:
             ):
                 _setns(theirs.fileno())
                 try:
-                    result.append(socket.socket(family, socket.SOCK_STREAM))
+                    result.append(socket.socket(family, kind, proto))
                 finally:
                     _setns(ours.fileno())
         except BaseException as exc:  # noqa: BLE001 - handed to the caller
