@@ -67,6 +67,8 @@ def handle(args: argparse.Namespace) -> int:
     slots = args.slots or matrix.settings.slots or settings.queue.slots
     if matrix.settings.sandbox and matrix.settings.sandbox != settings.sandbox.kind:
         settings.sandbox.kind = matrix.settings.sandbox
+    if matrix.settings.network:  # local runs; a Kafka worker follows its own settings
+        settings.sandbox.network = matrix.settings.network
     db = open_recording_db(settings)
     try:
         jobs = plan_jobs(db, matrix, queue_url)

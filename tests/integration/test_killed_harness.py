@@ -60,9 +60,26 @@ def _wait_until_none(token: str, seconds: float = 5.0) -> list[int]:
     return left
 
 
-def _kill_at_random(argv: list[str], moment: float) -> None:
-    """Start ``argv`` and SIGKILL it ``moment`` seconds later (the moment is the test)."""
+def _owns_a_run(pid: int) -> bool:
+    """Whether the process ``pid`` has a run directory (its owner file names it)."""
+    for path in _run_dirs():
+        try:
+            if (path / "owner").read_text().split(":")[-2] == str(pid):
+                return True
+        except (OSError, IndexError):
+            continue
+    return False
+
+
+def _kill_at_random(argv: list[str], moment: float, *, once_running: bool) -> None:
+    """Start ``argv`` and SIGKILL it ``moment`` seconds later, counted from its start or,
+    with ``once_running``, from when it has a run under way (the moment is the test)."""
     process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if once_running:
+        deadline = time.monotonic() + 60
+        while not _owns_a_run(process.pid) and process.poll() is None:
+            assert time.monotonic() < deadline, "no run started within a minute"
+            time.sleep(0.01)
     try:
         process.wait(timeout=moment)
     except subprocess.TimeoutExpired:
@@ -86,8 +103,12 @@ def test_sigkill_of_check_at_random_moments_leaves_nothing(tmp_path: Path) -> No
         *VERDICT, "--db", str(db), "check", str(HOSTILE), "--run", f"{sys.executable} app.py",
         "--env", "MODE=double_fork", "--env", f"TOKEN={token}", "--settle", "30",
     ]  # fmt: skip
-    for _ in range(KILLS):
-        _kill_at_random(check, chooser.uniform(0.2, 1.5))
+    for number in range(KILLS):
+        # Half at any moment of its life (opening the database, copying, starting), half
+        # at a moment while the app runs.
+        once_running = number % 2 == 1
+        moment = chooser.uniform(0.0, 0.8) if once_running else chooser.uniform(0.05, 1.5)
+        _kill_at_random(check, moment, once_running=once_running)
         assert _wait_until_none(token) == []
     running_before = db_rows(db, "SELECT count(*) FROM runs WHERE status = 'running'")[0][0]
     assert running_before > 0  # some kills did land while a run was under way
@@ -113,9 +134,13 @@ def test_sigkill_of_run_at_random_moments_leaves_nothing(tmp_path: Path) -> None
     matrix.write_text(text)
     chooser = random.Random(SEED + 1)
     run = [*VERDICT, "--db", str(db), "run", str(matrix)]
-    for _ in range(KILLS):
-        _kill_at_random(run, chooser.uniform(0.3, 2.0))
+    for number in range(KILLS):
+        once_running = number % 2 == 1
+        moment = chooser.uniform(0.0, 1.0) if once_running else chooser.uniform(0.05, 2.0)
+        _kill_at_random(run, moment, once_running=once_running)
         assert _wait_until_none("\0never\0") == []
+    # Some kills did land while runs were under way: there is something to clean up.
+    assert _run_dirs() or db_rows(db, "SELECT 1 FROM runs WHERE status = 'running'")
     done = run_verdict("run", str(matrix), db=db, timeout=120)
     assert done.returncode in (0, 1), done.stderr
     assert _run_dirs() == []

@@ -242,3 +242,23 @@ async def test_network_none_cuts_egress_and_the_probes_still_reach_the_app() -> 
     assert any(line.text.startswith("egress blocked") for line in cut.log_tail)
     assert open_.verdict == Verdict.PASS, open_.reason
     assert any(line.text == "egress reached" for line in open_.log_tail)
+
+
+@pytest.mark.skipif(
+    bool(namespaces.unavailable(network_none=True)),
+    reason=f"no network namespaces: {namespaces.unavailable(network_none=True)}",
+)
+def test_a_matrix_setting_runs_its_projects_without_network(tmp_path: Path) -> None:
+    queue = HOSTILE.parent / "queue"
+    text = (queue / "quick.toml").read_text()
+    text = text.replace('"prompts/', f'"{queue}/prompts/')
+    text = text.replace('dir = "replay"', f'dir = "{queue}/replay"')
+    text = text.replace("[settings]\n", '[settings]\nnetwork = "none"\n')
+    matrix = tmp_path / "matrix.toml"
+    matrix.write_text(text)
+    db = tmp_path / "verdict.db"
+    done = run_verdict("run", str(matrix), db=db, timeout=120)
+    assert done.returncode == 1, done.stderr  # the fixture matrix fails some cells on purpose
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT verdict, isolation FROM runs WHERE http_root = 200").fetchall()
+    assert rows and all(isolation == "namespaces, network none" for _, isolation in rows)
