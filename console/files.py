@@ -43,12 +43,13 @@ def read_text_file(path: Path | str, *, limit: int = MAX_INPUT_BYTES) -> str:
         raise InputFileError(path, "no such file") from None
     except OSError as exc:
         raise InputFileError(path, f"cannot read: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(fd)
+        raise InputFileError(
+            path, "not a regular file" if not stat.S_ISREG(info.st_mode) else _too_large(limit)
+        )
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise InputFileError(path, "not a regular file")
-        if info.st_size > limit:
-            raise InputFileError(path, _too_large(limit))
         os.set_blocking(handle.fileno(), True)
         data = handle.read(limit + 1)
     if len(data) > limit:
@@ -62,3 +63,22 @@ def read_stdin(*, limit: int = MAX_INPUT_BYTES) -> str:
     if len(data) > limit:
         raise InputFileError("standard input", _too_large(limit))
     return data.decode("utf-8", errors="replace")
+
+
+def nesting_depth(value: object, cap: int) -> int:
+    """How deeply dicts and lists nest in ``value``, counted up to ``cap + 1`` (iterative:
+    a document nested thousands deep cannot exhaust the stack)."""
+    deepest = 0
+    pending: list[tuple[object, int]] = [(value, 1)]
+    while pending:
+        item, level = pending.pop()
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level)
+        if level <= cap:
+            pending.extend((child, level + 1) for child in children)
+    return deepest

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from console.errors import UsageError, one_line
-from console.files import InputFileError, read_text_file
+from console.files import InputFileError, nesting_depth, read_text_file
 from console.generate.payload import (
     PAYLOAD_FORMAT,
     check_spec_for_job,
@@ -296,7 +296,7 @@ def load_matrix(path: Path) -> Matrix:
         raise MatrixError(f"{path}: not valid TOML: {one_line(str(exc), None)}") from exc
     except RecursionError:
         raise MatrixError(f"{path}: nested more than {MAX_NESTING} levels deep") from None
-    if _depth(raw) > MAX_NESTING:
+    if nesting_depth(raw, MAX_NESTING) > MAX_NESTING:
         raise MatrixError(f"{path}: nested more than {MAX_NESTING} levels deep")
     try:
         data = _MatrixFile.model_validate(raw)
@@ -310,23 +310,6 @@ def load_matrix(path: Path) -> Matrix:
 
 
 _TABLES = {"spec": "name", "prompt": "version", "model": "name"}
-
-
-def _depth(value: object) -> int:
-    """How deeply tables and arrays nest in ``value`` (iterative: no recursion limit)."""
-    deepest = 0
-    pending: list[tuple[object, int]] = [(value, 1)]
-    while pending:
-        item, level = pending.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        )
-        if children is None:
-            continue
-        deepest = max(deepest, level)
-        if level <= MAX_NESTING:
-            pending.extend((child, level + 1) for child in children)
-    return deepest
 
 
 def _where(raw: dict[str, Any], loc: tuple[Any, ...]) -> str:

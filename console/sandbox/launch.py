@@ -99,6 +99,8 @@ def _check(result: int, what: str) -> None:
 
 def die_with(parent: int) -> None:
     """SIGKILL this process when its parent dies; exit now if that already happened."""
+    if not sys.platform.startswith("linux"):  # no PR_SET_PDEATHSIG: the sweep cleans up
+        return
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PDEATHSIG)")
     if os.getppid() != parent:
         os._exit(137)
