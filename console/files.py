@@ -59,10 +59,11 @@ def read_text_file(path: Path | str, *, limit: int = MAX_INPUT_BYTES) -> str:
 
 def read_stdin(*, limit: int = MAX_INPUT_BYTES) -> str:
     """Standard input as text, at most ``limit`` bytes (an endless stream is refused)."""
-    data = sys.stdin.buffer.read(limit + 1)
+    stream = getattr(sys.stdin, "buffer", None)  # a text stand-in (tests, embedding) has none
+    data = stream.read(limit + 1) if stream is not None else sys.stdin.read(limit + 1)
     if len(data) > limit:
         raise InputFileError("standard input", _too_large(limit))
-    return data.decode("utf-8", errors="replace")
+    return data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
 
 
 def nesting_depth(value: object, cap: int) -> int:

@@ -53,7 +53,7 @@ def _read_trace(name: str) -> str:
     try:
         return read_stdin() if name == "-" else read_text_file(Path(name).expanduser())
     except InputFileError as exc:
-        raise UsageError(f"--trace: {exc}") from None
+        raise UsageError(f"--trace: cannot read {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
