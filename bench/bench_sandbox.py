@@ -10,7 +10,8 @@ root) and with namespaces plus ``network = "none"`` (where permitted):
   prints (``echo``), i.e. launcher, namespaces, mounts, user switch and ``exec``;
 * port lag: from the app's bind (the time it prints) to the engine's ``PortFound`` event;
 * ready lag: from the bind to ``GET /`` answered (through the relay with network none);
-* exit lag: from the app's last printed time (just before it exits) to ``wait()`` returning;
+* exit lag: from the app's last printed time (just before it exits) to ``wait()`` returning
+  (this includes the app's own interpreter shutdown; with namespaces also the init's report);
 * a whole ``run_check`` of a small app with a settle window of 0.
 """
 
