@@ -140,7 +140,12 @@ class VerdictApp(App[int]):
         options = self.options
 
         def make_engine() -> Engine:
+            from console.sandbox.namespaces import protect_harness
+            from console.sandbox.sweep import sweep_orphans
+
+            protect_harness()  # the projects it runs cannot read its environment
             db = Database(options.db_path)
+            sweep_orphans(db)  # what a killed verdict process left behind
             return Engine(self.settings, db, queue_url=options.queue_url, slots=options.slots)
 
         host = EngineHost(make_engine)

@@ -36,6 +36,7 @@ from console.model import (
 )
 from console.probes import Decision, ProbeRun, clip
 from console.sandbox.base import Phase, Sandbox
+from console.sandbox.sweep import owner_tag
 from console.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
@@ -201,6 +202,8 @@ async def run_check(
             attempt=job.attempt if job else 1,
             rerun_of=job.rerun_of if job else None,
             ts=check.started,
+            isolation=getattr(sandbox, "isolation", ""),
+            owner=owner_tag(),
         )
     )
     check.logs.start()
@@ -282,6 +285,7 @@ async def run_check(
         finished=time.time(),
         command=spec.run,
         job_id=job.job_id if job else None,
+        isolation=getattr(sandbox, "isolation", ""),
     )
     check.emit(VerdictReached(run_id=run_id, result=result))
     return result

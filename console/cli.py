@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from importlib import import_module
 from typing import NoReturn
 
-from console.errors import UsageError
+from console.errors import UsageError, one_line
 
 COMMANDS = (
     "check",
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
-        print(f"verdict {args.command}: error: {exc}", file=sys.stderr)
+        print(f"verdict {args.command}: error: {one_line(str(exc), None)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -24,9 +24,10 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from console.errors import UsageError, one_line
+from console.files import InputFileError, nesting_depth, read_text_file
 from console.generate.payload import (
     PAYLOAD_FORMAT,
     check_spec_for_job,
@@ -37,7 +38,7 @@ from console.generate.payload import (
 from console.generate.result import GenerationResult
 from console.model import CheckSpec, Combination, Job
 from console.queue.base import parse_queue_url
-from console.settings import Price
+from console.settings import MAX_MEMORY_MB, MAX_SECONDS, Price
 
 if TYPE_CHECKING:
     from console.generate.result import Generator
@@ -50,6 +51,10 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*(/[A-Za-z0-9][A-Za-z0-9._:-]*)*$")
 _MAX_NAME = 100  # a path component must stay well under the file system's limit
 PLACEHOLDERS = ("task", "spec", "version", "model")
+MAX_MATRIX_BYTES = 1024 * 1024
+MAX_NESTING = 32  # tables and arrays within each other; a real matrix uses 4 or 5
+MAX_SLOTS = 1024
+_URL = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 
 
 class MatrixError(UsageError):
@@ -64,11 +69,13 @@ class _Strict(BaseModel):
 class MatrixSettings(_Strict):
     """``[settings]``: defaults for the whole run; each is optional."""
 
-    slots: int | None = Field(default=None, gt=0)
-    start_timeout: float | None = Field(default=None, gt=0)
-    memory_mb: int | None = Field(default=None, gt=0)
+    slots: int | None = Field(default=None, gt=0, le=MAX_SLOTS)
+    start_timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    memory_mb: int | None = Field(default=None, gt=0, le=MAX_MEMORY_MB)
     queue: str | None = None
     sandbox: Literal["local"] | None = None
+    # "none": the projects run without network access (see ``verdict check --network``).
+    network: Literal["host", "none"] | None = None
 
 
 class SpecConfig(_Strict):
@@ -81,7 +88,7 @@ class SpecConfig(_Strict):
     health: str | None = None
     expect_log: list[str] = Field(default_factory=list)
     fail_log: list[str] = Field(default_factory=list)
-    start_timeout: float | None = Field(default=None, gt=0)
+    start_timeout: float | None = Field(default=None, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
 
 
 class PromptConfig(_Strict):
@@ -98,6 +105,13 @@ class ModelEntry(_Strict):
     base_url: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     price: Price | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url_is_a_url(cls, value: str | None) -> str | None:
+        if value is not None and not _URL.match(value):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1")
+        return value
 
 
 class GeneratorConfig(_Strict):
@@ -273,15 +287,17 @@ def load_matrix(path: Path) -> Matrix:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")  # editors may save a BOM
-    except FileNotFoundError:
-        raise MatrixError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MatrixError(f"{path}: cannot read: {one_line(str(exc), None)}") from exc
+        text = read_text_file(path, limit=MAX_MATRIX_BYTES)
+    except InputFileError as exc:
+        raise MatrixError(f"{one_line(str(path), 300)}: {exc.problem}") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise MatrixError(f"{path}: not valid TOML: {one_line(str(exc), None)}") from exc
+    except RecursionError:
+        raise MatrixError(f"{path}: nested more than {MAX_NESTING} levels deep") from None
+    if nesting_depth(raw, MAX_NESTING) > MAX_NESTING:
+        raise MatrixError(f"{path}: nested more than {MAX_NESTING} levels deep")
     try:
         data = _MatrixFile.model_validate(raw)
     except ValidationError as exc:
@@ -396,9 +412,15 @@ def _check_semantics(path: Path, data: _MatrixFile) -> None:
         label = _label("spec", index, spec.name)
         if not spec.task.strip():
             raise _fail(path, f"{label}: task", "must not be empty")
-        if spec.health is not None and not spec.health.startswith("/"):
+        if spec.health is not None and (
+            not spec.health.startswith("/")
+            or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in spec.health)
+        ):
             raise _fail(
-                path, f"{label}: health", f"must be a path starting with '/', got {spec.health!r}"
+                path,
+                f"{label}: health",
+                f"must be a path starting with '/' (no spaces or control characters),"
+                f" got {one_line(repr(spec.health), 80)}",
             )
         for key in ("run", "install"):
             value = getattr(spec, key)
@@ -428,12 +450,11 @@ def _read_template(path: Path, base: Path, index: int, prompt: PromptConfig) -> 
     where = f"{_label('prompt', index, prompt.version)}: template"
     file = base / prompt.template
     try:
-        text = file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise _fail(path, where, f"no such file: {prompt.template}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        problem = one_line(str(exc), None)
-        raise _fail(path, where, f"cannot read {prompt.template}: {problem}") from exc
+        text = read_text_file(file, limit=MAX_MATRIX_BYTES)
+    except InputFileError as exc:
+        if exc.problem == "no such file":
+            raise _fail(path, where, f"no such file: {prompt.template}") from None
+        raise _fail(path, where, f"{prompt.template}: {exc.problem}") from None
     if not text.strip():
         raise _fail(path, where, f"{prompt.template} is empty")
     unknown = sorted(set(placeholders_in(text)) - set(PLACEHOLDERS))

@@ -138,6 +138,8 @@ class CheckResult(_Model):
     finished: float = Field(default_factory=time.time)
     command: str | None = None
     job_id: str | None = None
+    # "namespaces", or "none: <why>" when the run had only the process-group sandbox.
+    isolation: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` contract of ``verdict check``."""
@@ -169,6 +171,7 @@ class CheckResult(_Model):
             },
             "fingerprint": self.fingerprint,
             "log_tail": [line.text for line in self.log_tail[-50:]],
+            "isolation": self.isolation,
         }
 
 
@@ -233,6 +236,8 @@ class RunStarted(_Model):
     attempt: int = 1
     rerun_of: str | None = None
     ts: float = Field(default_factory=time.time)
+    isolation: str = ""  # as CheckResult.isolation
+    owner: str = ""  # "host:pid:start" of the process running it (finds runs it left)
 
 
 class StageChanged(_Model):

@@ -11,13 +11,17 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from console import paths
 
 ENV_PREFIX = "VERDICT_"
+# Bounds that keep every number finite and within what the OS and asyncio accept.
+MAX_SECONDS = 7 * 24 * 3600.0
+MAX_MEMORY_MB = 1024 * 1024  # 1 TB
+MAX_COUNT = 10**9
 
 
 class SettingsError(ValueError):
@@ -51,8 +55,8 @@ class LlmSettings(BaseModel):
     model: str | None = None
     # Never stored in the file by us; read from the environment at call time.
     api_key: str | None = None
-    timeout: float = 60.0
-    max_retries: int = 2
+    timeout: float = Field(default=60.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    max_retries: int = Field(default=2, ge=0, le=100)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
 
 
@@ -60,14 +64,20 @@ class SandboxSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: str = "local"
-    memory_mb: int = 1024
-    start_timeout: float = 30.0
-    install_timeout: float = 300.0
-    settle: float = 1.0
-    stop_grace: float = 2.0
-    max_log_lines: int = 100_000
-    open_files: int = 4096
-    file_size_mb: int = 1024
+    memory_mb: int = Field(default=1024, gt=0, le=MAX_MEMORY_MB)
+    start_timeout: float = Field(default=30.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    install_timeout: float = Field(default=300.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
+    settle: float = Field(default=1.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    stop_grace: float = Field(default=2.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    max_log_lines: int = Field(default=100_000, gt=0, le=MAX_COUNT)
+    open_files: int = Field(default=4096, gt=0, le=MAX_COUNT)
+    file_size_mb: int = Field(default=1024, gt=0, le=MAX_MEMORY_MB)
+    # "auto": Linux namespaces where permitted (a one-line warning where not); "off": none.
+    isolation: Literal["auto", "off"] = "auto"
+    # "none": the project runs without network access (an empty network namespace).
+    network: Literal["host", "none"] = "host"
+    max_copy_mb: int = Field(default=1024, gt=0, le=MAX_MEMORY_MB)
+    max_copy_files: int = Field(default=100_000, gt=0, le=MAX_COUNT)
 
 
 class QueueSettings(BaseModel):
@@ -169,10 +179,19 @@ def load_settings(
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
-    data = _merge(data, _env_overrides(environ))
+    overrides = _env_overrides(environ)
+    data = _merge(data, overrides)
     try:
         return Settings.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        loc = [str(p) for p in first["loc"]]
+        where = ".".join(loc)
+        # Name where the bad value came from: an environment variable, or the file.
+        value: Any = overrides
+        for part in loc[:2]:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None and not isinstance(value, dict):
+            name = ENV_PREFIX + "_".join(loc[:2]).upper()
+            raise SettingsError(f"{name}: {first['msg']}") from exc
         raise SettingsError(f"{path}: {where}: {first['msg']}") from exc

@@ -28,6 +28,10 @@ COMPONENT_MODULES = (
 )
 
 
+class SchemaTooNew(RuntimeError):
+    """The file was written by a newer version of the code; it is left untouched."""
+
+
 class Database:
     """A connection to the Verdict database.
 
@@ -44,11 +48,17 @@ class Database:
             str(path), check_same_thread=False, isolation_level=None, timeout=30.0
         )
         conn.execute("PRAGMA busy_timeout = 30000")
+        self.conn = conn
+        if migrate:
+            try:
+                self.refuse_newer()  # before anything writes to the file
+            except BaseException:
+                conn.close()
+                raise
         if self.path is not None:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
-        self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self._depth = 0
@@ -106,6 +116,11 @@ class Database:
                     " component TEXT PRIMARY KEY, version INTEGER NOT NULL, applied REAL)"
                 )
             current = self.schema_version(component)
+            if current > len(migrations):
+                raise SchemaTooNew(
+                    f"was written by a newer version of Verdict ({component} schema {current},"
+                    f" this version knows {len(migrations)})"
+                )
             for migration in migrations[current:]:
                 migration(db)
             if len(migrations) != current:
@@ -116,6 +131,29 @@ class Database:
                     (component, len(migrations), time.time()),
                 )
             return len(migrations)
+
+    def refuse_newer(self) -> None:
+        """Raise :class:`SchemaTooNew` when a component's stored version is ahead of ours.
+
+        An older program must not migrate a newer file "down" (or write rows the newer
+        schema does not expect): it refuses and touches nothing.
+        """
+        rows = self.conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_versions'"
+        ).fetchall()
+        if not rows:
+            return
+        stored = dict(self.conn.execute("SELECT component, version FROM schema_versions"))
+        for name in COMPONENT_MODULES:
+            module = import_module(name)
+            known = len(module.MIGRATIONS)
+            version = stored.get(module.COMPONENT, 0)
+            if isinstance(version, int) and version > known:
+                raise SchemaTooNew(
+                    f"was written by a newer version of Verdict ({module.COMPONENT} schema"
+                    f" {version}, this version knows {known}); it was left untouched:"
+                    " upgrade Verdict or choose another file with --db"
+                )
 
     def migrate_all(self) -> None:
         for name in COMPONENT_MODULES:

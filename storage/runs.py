@@ -130,7 +130,14 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX runs_rerun_of ON runs (rerun_of)")
 
 
-MIGRATIONS: list[Migration] = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    # Who runs it (so runs a killed harness left can be found) and how it was isolated.
+    db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN isolation TEXT")
+    db.execute("CREATE INDEX runs_status ON runs (status)")
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2, _v3]
 
 
 class RunRecord(BaseModel):
@@ -159,6 +166,7 @@ class RunRecord(BaseModel):
     fingerprint: str | None = None
     log_lines: int = 0
     log_truncated: bool = False
+    isolation: str | None = None
     result: CheckResult | None = Field(default=None, repr=False)
 
     @property
@@ -184,7 +192,8 @@ def record_run_started(database: Database, event: RunStarted) -> None:
         _ensure_run(db, event.run_id, event.ts)
         db.execute(
             "UPDATE runs SET project = ?, command = ?, job_id = ?, spec = ?, prompt = ?,"
-            " model = ?, attempt = ?, rerun_of = ?, started = ? WHERE run_id = ?",
+            " model = ?, attempt = ?, rerun_of = ?, started = ?, owner = ?, isolation = ?"
+            " WHERE run_id = ?",
             (
                 event.project,
                 event.command,
@@ -195,6 +204,8 @@ def record_run_started(database: Database, event: RunStarted) -> None:
                 event.attempt,
                 event.rerun_of,
                 event.ts,
+                event.owner or None,
+                event.isolation or None,
                 event.run_id,
             ),
         )

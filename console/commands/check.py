@@ -12,8 +12,11 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from console.errors import UsageError
+if TYPE_CHECKING:
+    from console.model import CheckSpec
+    from console.settings import SandboxSettings
 
 DESCRIPTION = (
     "Copy the project into a fresh sandbox, start it, and decide whether it works: process"
@@ -54,62 +57,75 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--env", metavar="K=V", action="append", default=[], help="extra environment variable"
     )
+    parser.add_argument(
+        "--network",
+        choices=["host", "none"],
+        help="none: run the project without network access (the probes still reach it)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 
 
-def _number(value: str | None, option: str, default: float, *, integer: bool = False) -> float:
-    if value is None:
-        return default
-    try:
-        number = int(value) if integer else float(value)
-    except ValueError:
-        kind = "a whole number" if integer else "a number"
-        raise UsageError(f"{option} must be {kind}, not {value!r}") from None
-    allowed = number >= 0 if option == "--settle" else number > 0  # settle may be 0
-    if not allowed:
-        raise UsageError(f"{option} must be positive, not {value!r}")
-    return number
+def _seconds(value: str | None, option: str, default: float, *, zero: bool = False) -> float:
+    from console.commands.common import seconds
+
+    return default if value is None else seconds(value, option, allow_zero=zero)
 
 
 def _env(pairs: list[str]) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key or not key.replace("_", "a").isalnum() or key[0].isdigit():
-            raise UsageError(f"--env expects NAME=VALUE, not {pair!r}")
-        env[key] = value
-    return env
+    from console.commands.common import env_assignment
+
+    return dict(env_assignment(pair) for pair in pairs)
+
+
+def _spec(args: argparse.Namespace, defaults: SandboxSettings) -> CheckSpec:
+    """The check to run, every option validated (one line and exit 2 for bad input)."""
+    from console.commands.common import command_text, url_path, whole_number
+    from console.model import CheckSpec
+    from console.settings import MAX_MEMORY_MB
+
+    for option, text in (("--run", args.run), ("--install", args.install)):
+        if text is not None:
+            command_text(text, option)
+    memory = defaults.memory_mb
+    if args.memory_mb is not None:
+        memory = whole_number(args.memory_mb, "--memory-mb", maximum=MAX_MEMORY_MB)
+    return CheckSpec(
+        project=Path(args.path),
+        run=args.run,
+        install=args.install,
+        health=None if args.health is None else url_path(args.health, "--health"),
+        expect_log=args.expect_log,
+        fail_log=args.fail_log,
+        start_timeout=_seconds(args.start_timeout, "--start-timeout", defaults.start_timeout),
+        install_timeout=_seconds(
+            args.install_timeout, "--install-timeout", defaults.install_timeout
+        ),
+        memory_mb=memory,
+        settle=_seconds(args.settle, "--settle", defaults.settle, zero=True),
+        env=_env(args.env),
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``check`` command."""
+    from console import paths
     from console.checker import run_check, validate_spec
-    from console.commands.common import open_db, settings_from_args
-    from console.model import CheckSpec, Verdict
+    from console.commands.common import open_recording_db, settings_from_args
+    from console.model import Verdict
     from console.recorder import Recorder
+    from console.sandbox.copy import refuse_source
     from console.signals import run_until_signal
     from storage import runs
 
     settings = settings_from_args(args)
+    if args.network is not None:
+        settings.sandbox.network = args.network
     defaults = settings.sandbox
-    spec = CheckSpec(
-        project=Path(args.path),
-        run=args.run,
-        install=args.install,
-        health=args.health,
-        expect_log=args.expect_log,
-        fail_log=args.fail_log,
-        start_timeout=_number(args.start_timeout, "--start-timeout", defaults.start_timeout),
-        install_timeout=_number(
-            args.install_timeout, "--install-timeout", defaults.install_timeout
-        ),
-        memory_mb=int(_number(args.memory_mb, "--memory-mb", defaults.memory_mb, integer=True)),
-        settle=_number(args.settle, "--settle", defaults.settle),
-        env=_env(args.env),
-    )
+    spec = _spec(args, defaults)
+    refuse_source(Path(args.path), paths.data_dir())
     checked = validate_spec(spec)  # bad input ends here, before anything runs
-    db = open_db(settings)
+    db = open_recording_db(settings)
     if not args.run:
         from console.detect import detect_run
 
@@ -132,6 +148,11 @@ def run(args: argparse.Namespace) -> int:
             runs.record_result(db, result)
     finally:
         db.close()
+    if result.isolation.startswith("none"):
+        print(
+            f"verdict check: warning: no namespace isolation: {result.isolation[6:]}",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(result.to_json(), ensure_ascii=False))
     else:

@@ -12,11 +12,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
-from console.commands.common import open_db, settings_from_args
+from console.commands.common import find_run, http_method, open_db, settings_from_args
 from console.errors import UsageError
 
 LANGS = ("en", "ko")
@@ -48,13 +47,13 @@ def add_parser(sub: Any) -> None:
 
 
 def _read_trace(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
-    path = Path(name).expanduser()
+    """The trace text: a regular file or standard input, bounded in size."""
+    from console.files import InputFileError, read_stdin, read_text_file
+
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError as exc:
-        raise UsageError(f"--trace: cannot read {name}: {exc.strerror or exc}") from exc
+        return read_stdin() if name == "-" else read_text_file(Path(name).expanduser())
+    except InputFileError as exc:
+        raise UsageError(f"--trace: cannot read {exc}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--openapi needs --method and --url of the failed request")
     if bool(args.method) != bool(args.url):
         raise UsageError("--method and --url go together")
+    if args.method:
+        args.method = http_method(args.method)
     settings = settings_from_args(args)
     lang = args.lang or settings.explain.lang
     if lang not in LANGS:
@@ -89,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
                 url=args.url,
             )
         else:
-            data = from_run(database, args.run_id, app=args.app)
+            run_id = find_run(database, args.run_id).run_id  # one line for unknown/ambiguous
+            data = from_run(database, run_id, app=args.app)
             data = data.model_copy(
                 update={
                     "spec": spec,

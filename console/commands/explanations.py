@@ -6,8 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from console.commands.common import open_db, settings_from_args
-from console.errors import UsageError
+from console.commands.common import MAX_LIST, open_db, settings_from_args, whole_number
 
 
 def add_parser(sub: Any) -> None:
@@ -19,7 +18,7 @@ def add_parser(sub: Any) -> None:
         "action, reason and guide (full-text, offline).",
     )
     parser.add_argument("--search", metavar="TEXT", help="full-text search")
-    parser.add_argument("--limit", type=int, default=20, help="at most N (default 20)")
+    parser.add_argument("--limit", default="20", help="at most N (default 20)")
     parser.add_argument("--json", action="store_true", help="print a JSON list")
     parser.set_defaults(func=run)
 
@@ -28,12 +27,11 @@ def run(args: argparse.Namespace) -> int:
     """Handle ``verdict explanations``."""
     from storage.explanations import search_explanations
 
-    if args.limit <= 0:
-        raise UsageError("--limit must be a positive number")
+    limit = whole_number(str(args.limit), "--limit", maximum=MAX_LIST)
     settings = settings_from_args(args)
     database = open_db(settings)
     try:
-        items = search_explanations(database, args.search, limit=args.limit)
+        items = search_explanations(database, args.search, limit=limit)
     finally:
         database.close()
     if args.json:

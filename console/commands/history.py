@@ -33,18 +33,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.table import Table
     from rich.text import Text
 
-    from console.commands.common import open_db, settings_from_args
+    from console.commands.common import MAX_LIST, open_db, settings_from_args, whole_number
     from console.errors import UsageError
     from console.model import Verdict
     from console.report import VERDICT_STYLES
     from storage.runs import get_run, recent_runs
 
-    try:
-        limit = int(args.limit)
-    except ValueError:
-        raise UsageError(f"--limit must be a whole number, not {args.limit!r}") from None
-    if limit <= 0:
-        raise UsageError(f"--limit must be positive, not {args.limit!r}")
+    limit = whole_number(args.limit, "--limit", maximum=MAX_LIST)
     verdict_filter = None
     if args.verdict:
         try:

@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import TYPE_CHECKING, Any
 
-from console.commands.common import open_db, settings_from_args
+from console.commands.common import open_recording_db, run_id_arg, settings_from_args
 from console.commands.run import add_queue_options, execute
 from console.queue.base import parse_queue_url
 from storage import jobs as job_store
@@ -30,7 +30,7 @@ def add_parser(sub: Any) -> None:
         description="Rerun the combination of RUN_ID as a new attempt linked to it; with "
         "--fan-out, run the same spec with every other prompt version x model.",
     )
-    parser.add_argument("run_id", metavar="RUN_ID", help="a run of a matrix job")
+    parser.add_argument("run_id", metavar="RUN_ID", type=run_id_arg, help="a run of a matrix job")
     parser.add_argument(
         "--fan-out",
         action="store_true",
@@ -45,7 +45,7 @@ def handle(args: argparse.Namespace) -> int:
     from console.engine.planning import fan_out_jobs, job_of_run, matrix_of, rerun_job
 
     settings = settings_from_args(args)
-    db = open_db(settings)
+    db = open_recording_db(settings)
     try:
         original = job_of_run(db, args.run_id)
         matrix = matrix_of(original, required=args.fan_out)

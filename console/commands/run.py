@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from console.commands.common import open_db, positive_int, settings_from_args
+from console.commands.common import open_recording_db, positive_int, settings_from_args
 from console.errors import UsageError
 from console.model import Event, Job, JobFinished, JobStarted, StageChanged
 from console.queue.base import QueueUrl, parse_queue_url
@@ -66,7 +66,9 @@ def handle(args: argparse.Namespace) -> int:
     slots = args.slots or matrix.settings.slots or settings.queue.slots
     if matrix.settings.sandbox and matrix.settings.sandbox != settings.sandbox.kind:
         settings.sandbox.kind = matrix.settings.sandbox
-    db = open_db(settings)
+    if matrix.settings.network:  # local runs; a Kafka worker follows its own settings
+        settings.sandbox.network = matrix.settings.network
+    db = open_recording_db(settings)
     try:
         jobs = plan_jobs(db, matrix, queue_url)
         return execute(

@@ -30,8 +30,6 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from console.errors import UsageError
-
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
@@ -70,28 +68,20 @@ def add_parser(sub: Any) -> None:
 
 def _log_count(value: str) -> int | None:
     """Lines of log to show (None: all)."""
-    if value == "all":
-        return None
-    try:
-        count = int(value)
-    except ValueError:
-        raise UsageError(f"--log must be a whole number, not {value!r}") from None
-    if count < 0:
-        raise UsageError(f"--log must not be negative, not {value!r}")
-    return count
+    from console.commands.common import whole_number
+
+    return None if value == "all" else whole_number(value, "--log", minimum=0)
 
 
 def run(args: argparse.Namespace) -> int:
     """The ``show`` command."""
-    from console.commands.common import open_db, settings_from_args
-    from storage import runs
+    from console.commands.common import find_run, open_db, run_id_text, settings_from_args
 
     count = _log_count(args.log)
+    run_id_text(args.run_id)  # before the database is opened: bad input touches nothing
     db = open_db(settings_from_args(args))
     try:
-        record = runs.get_run(db, args.run_id)
-        if record is None:
-            raise UsageError(f"no run {args.run_id!r} (see 'verdict history')")
+        record = find_run(db, args.run_id)
         data = collect(db, record, count)
     finally:
         db.close()

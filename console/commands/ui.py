@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from console.commands.common import open_db, positive_int, settings_from_args
+from console.commands.common import open_recording_db, positive_int, settings_from_args
 from console.errors import UsageError
 
 DEMO_MATRIX = Path("examples") / "shop.toml"
@@ -81,6 +81,8 @@ def handle_ui(args: argparse.Namespace) -> int:
     slots = args.slots or (matrix.settings.slots if matrix else None) or settings.queue.slots
     if matrix is not None and matrix.settings.sandbox:
         settings.sandbox.kind = matrix.settings.sandbox
+    if matrix is not None and matrix.settings.network:
+        settings.sandbox.network = matrix.settings.network
     headless = args.headless or not (sys.stdin.isatty() and sys.stdout.isatty())
     if headless:
         if matrix is None:
@@ -131,7 +133,7 @@ def check_database(path: Path) -> None:
 def _headless(matrix: Any, settings: Any, queue_url: Any, slots: int) -> int:
     from console.commands.run import execute, plan_jobs
 
-    db = open_db(settings)
+    db = open_recording_db(settings)
     try:
         jobs = plan_jobs(db, matrix, queue_url)
         return execute(jobs, settings=settings, db=db, queue_url=queue_url, slots=slots)

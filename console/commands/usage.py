@@ -10,12 +10,13 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from console.commands.common import open_db, settings_from_args
+from console.commands.common import MAX_NUMBER_CHARS, open_db, settings_from_args
 from console.errors import UsageError
 from storage.llm_calls import GROUP_COLUMNS, UsageTotals, usage_totals
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+MAX_SINCE_SECONDS = 100 * 365 * 86400.0
 
 
 def parse_duration(text: str) -> float:
@@ -30,9 +31,13 @@ def parse_duration(text: str) -> float:
         raise UsageError(
             f"--since: cannot read duration {text!r}; use e.g. 90s, 15m, 2h, 1h30m, 7d, 2w"
         )
+    if len(value) > MAX_NUMBER_CHARS:
+        raise UsageError(f"--since: duration of {len(value)} characters is too long")
     seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
     if seconds <= 0:
         raise UsageError(f"--since: duration {text!r} must be longer than zero")
+    if seconds > MAX_SINCE_SECONDS:
+        raise UsageError(f"--since: duration {text!r} is longer than 100 years")
     return seconds
 
 
@@ -89,7 +94,8 @@ def _table(rows: list[UsageTotals], by: str | None, total: UsageTotals | None) -
 
 def run(args: argparse.Namespace) -> int:
     """Print usage totals; exit 2 for a bad ``--since``."""
-    since = time.time() - parse_duration(args.since) if args.since else None
+    # An empty --since is a bad duration, not "no filter".
+    since = time.time() - parse_duration(args.since) if args.since is not None else None
     settings = settings_from_args(args)
     db = open_db(settings)
     try:

@@ -15,7 +15,12 @@ import logging
 import sys
 from typing import Any
 
-from console.commands.common import open_db, positive_int, settings_from_args
+from console.commands.common import (
+    open_recording_db,
+    positive_int,
+    seconds_arg,
+    settings_from_args,
+)
 from console.errors import UsageError
 from console.queue.base import parse_queue_url
 from console.signals import StopOnSignals
@@ -35,7 +40,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--sandbox", choices=["local"], help="where projects run (local)")
     parser.add_argument(
         "--grace",
-        type=float,
+        type=seconds_arg,
         default=30.0,
         help="seconds running jobs may finish after SIGTERM (default 30)",
     )
@@ -55,7 +60,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"--grace: must be 0 or more, got {args.grace}")
     slots = args.slots or settings.queue.slots
     logging.basicConfig(level=logging.WARNING, format="verdict worker: %(message)s")
-    db = open_db(settings)
+    db = open_recording_db(settings)
     try:
         return asyncio.run(_serve(url, settings, db, slots, args.grace, not args.quiet))
     finally:

@@ -250,10 +250,9 @@ class Redactor:
     def from_settings(cls, settings: Any, environ: Mapping[str, str] | None = None) -> Redactor:
         """A redactor for the environment and ``settings.explain`` (secrets, budget)."""
         explain = settings.explain
-        known = known_secret_values(environ, explain.secrets)
         api_key = getattr(settings.llm, "api_key", None)
-        if api_key:
-            known.append(api_key)
+        # The configured key passes the same filter: a one-letter key redacts nothing.
+        known = known_secret_values(environ, [*explain.secrets, *([api_key] if api_key else [])])
         return cls(known, max_chars=explain.max_input_chars)
 
     def redact(self, text: str) -> Redaction:

@@ -1,6 +1,7 @@
-"""Local sandbox: a per-run copy of the project, a scrubbed environment, rlimits, and a
-process-tree watcher that finds the app's port, enforces memory, and kills every process
-of the run (setsid'd grandchildren and SIGTERM-ignoring children included).
+"""Local sandbox: a per-run copy of the project, a scrubbed environment, rlimits, Linux
+namespaces (its own PID namespace and ``/proc``; an unprivileged user), and a process-tree
+watcher that finds the app's port, enforces memory, and kills every process of the run
+(setsid'd grandchildren and SIGTERM-ignoring children included).
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import shutil
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
 from console import paths
-from console.sandbox import proctree
+from console.sandbox import namespaces, proctree
 from console.sandbox.base import LineCallback, Phase, PortHit, Stream
-from console.sandbox.copy import CopyReport, copy_project
+from console.sandbox.copy import CopyLimits, CopyReport, copy_project
+from console.sandbox.netns import Relay, socket_in
+from console.sandbox.sweep import write_owner
 from console.settings import SandboxSettings
 
-LAUNCHER = Path(__file__).with_name("launch.py")
+LAUNCHER = namespaces.LAUNCHER
 MAX_LINE_CHARS = 16_384  # a longer line is cut (its start kept) so memory stays bounded
 MAX_LINE_BYTES = MAX_LINE_CHARS * 4
 MEMORY_CHECK_INTERVAL = 0.1
@@ -114,6 +118,9 @@ class LocalProcess:
         marker: bytes,
         memory_limit: int,
         preferred_port: int | None = None,
+        isolated: bool = False,
+        network_none: bool = False,
+        run_id: str = "",
     ) -> None:
         self._preferred = preferred_port
         self._transport = transport
@@ -125,6 +132,14 @@ class LocalProcess:
         # pid -> start time: every process ever seen in this run's tree.
         self._known: dict[int, int | None] = {root: proctree.start_time(root)}
         self._foreign: set[int] = set()  # our children known not to belong to this run
+        # An isolated run's launcher and the namespace's init are ours, not the app's: their
+        # memory is not the app's to be judged by.
+        self._isolated = isolated
+        self._helpers: set[int] = {root}
+        self._network_none = network_none
+        self._run_id = run_id
+        self._relays: dict[int, Relay] = {}  # app port -> relay (network none only)
+        self._diag: socket.socket | None = None  # netlink in the app's network namespace
         self._oom = False
         self._killed = False
         self._stopped = False
@@ -157,14 +172,26 @@ class LocalProcess:
 
     async def poll_port(self) -> PortHit | None:
         """One look at the tree's listening sockets; prefers the port we offered."""
-        found = proctree.listening_ports(self.tree())
+        # Once the launcher has entered its namespace (not before: the socket would be ours).
+        if self._network_none and self._diag is None and not proctree.same_netns(self._root):
+            with contextlib.suppress(OSError):  # without it, /proc/<pid>/net/tcp is read
+                self._diag = await asyncio.to_thread(
+                    socket_in, self._root, socket.AF_NETLINK, socket.SOCK_RAW, 4
+                )
+        found = proctree.listening_ports(self.tree(), self._diag)
         if not found:
             return None
         pid, sock = min(found, key=lambda hit: (hit[1].port != self._preferred, hit[1].port))
         others = tuple(sorted({s.port for _, s in found} - {sock.port}))
-        return PortHit(
-            sock.port, sock.address, pid, connect_host(sock.address, sock.family), others
-        )
+        host = connect_host(sock.address, sock.family)
+        if self._network_none:  # unreachable from here: dial the run's relay instead
+            relay = self._relays.get(sock.port)
+            if relay is None:
+                relay = Relay(pid, host, sock.port, self._run_id)
+                await relay.start()
+                self._relays[sock.port] = relay
+            host = relay.address
+        return PortHit(sock.port, sock.address, pid, host, others)
 
     async def stop(self, grace: float) -> None:
         """Kill the whole tree (grace, then SIGKILL), reap it, and close the pipes."""
@@ -176,6 +203,10 @@ class LocalProcess:
         self._monitor.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._monitor
+        for relay in self._relays.values():
+            await relay.close()
+        if self._diag is not None:
+            self._diag.close()
         targets = self._everyone()
         for pid in targets:
             proctree.send(pid, signal.SIGTERM)
@@ -271,7 +302,10 @@ class LocalProcess:
         while self.returncode is None:
             await asyncio.sleep(MEMORY_CHECK_INTERVAL)
             pids = self.tree()
-            rss = proctree.rss_bytes(pids)
+            if self._isolated and len(self._helpers) == 1:
+                self._helpers.update(proctree.children(self._root))
+            app = [pid for pid in pids if pid not in self._helpers] if self._isolated else pids
+            rss = proctree.rss_bytes(app)
             self.peak_rss = max(self.peak_rss, rss)
             if rss > self._memory_limit:
                 self._oom = True
@@ -305,6 +339,24 @@ class LocalSandbox:
         self._processes: list[LocalProcess] = []
         self.copy_report: CopyReport | None = None
         self.notes: list[str] = []  # system lines for the run's log (e.g. what the copy skipped)
+        if self.settings.isolation == "off":
+            why = "turned off in the settings (sandbox.isolation = off)"
+        else:
+            why = namespaces.unavailable()
+        self.isolated = not why
+        self.isolation = namespaces.describe(why)
+        self.network_none = False
+        if self.isolated and self.settings.network == "none":
+            no_network = namespaces.unavailable(network_none=True)
+            self.network_none = not no_network
+            self.isolation += (
+                ", network none" if self.network_none else f", network host: {no_network}"
+            )
+            if no_network:
+                self.notes.append(f"[warning: the project has network access: {no_network}]")
+        self._uid = namespaces.run_uid(run_id) if self.isolated else None
+        if not self.isolated:
+            self.notes.append(f"[warning: no namespace isolation: {why}]")
 
     @property
     def project_dir(self) -> Path:
@@ -330,38 +382,76 @@ class LocalSandbox:
 
     async def prepare(self, project: Path) -> None:
         """Copy ``project`` into the run's directory: VCS data, special files and symlinks
-        leading outside the project are left out (see :mod:`console.sandbox.copy`)."""
-        await asyncio.to_thread(self._copy, project)
+        leading outside the project are left out (see :mod:`console.sandbox.copy`).
 
-    def _copy(self, project: Path) -> None:
+        Raises:
+            CopyRefused: the project is a system directory or larger than the limits.
+        """
+        stop = threading.Event()
+        copying = asyncio.ensure_future(asyncio.to_thread(self._copy, project, stop))
+        try:
+            await asyncio.shield(copying)
+        except asyncio.CancelledError:
+            # Ctrl-C or a cancelled job: the copy stops at its next file, then goes away.
+            stop.set()
+            with contextlib.suppress(Exception):
+                await copying
+            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+            raise
+
+    def _copy(self, project: Path, stop: threading.Event) -> None:
         if self.workdir.exists():
             shutil.rmtree(self.workdir)
         (self.workdir / "tmp").mkdir(parents=True)
-        report = copy_project(project, self.project_dir, exclude=self.workdir.parent)
+        write_owner(self.workdir)  # from now on a sweep can tell whether we are alive
+        limits = CopyLimits(
+            max_bytes=self.settings.max_copy_mb * 1024 * 1024,
+            max_files=self.settings.max_copy_files,
+        )
+        report = copy_project(
+            project, self.project_dir, exclude=self.workdir.parent, limits=limits, stop=stop
+        )
         self.copy_report = report
         note = report.note()
         if note:
             self.notes.append(note)
+        if self._uid is not None:
+            namespaces.hand_over(self.workdir, self._uid)
 
     def launch_argv(self, command: str) -> list[str]:
         """The argv that applies the limits and then runs ``sh -c command``."""
         data = (2 * self.memory_mb + 512) * 1024 * 1024  # backstop; the RSS watchdog is first
-        return [
+        argv = [
             sys.executable,
             "-I",
             "-S",
             str(LAUNCHER),
+            "--parent",
+            str(os.getpid()),
             "--nofile",
             str(self.settings.open_files),
             "--fsize",
             str(self.settings.file_size_mb * 1024 * 1024),
             "--data",
             str(data),
-            "--",
-            "sh",
-            "-c",
-            command,
         ]
+        if self.isolated:
+            argv.append("--isolate")
+            if self.network_none:
+                argv.append("--network-none")
+            if self._uid is not None:
+                hidden = os.pathsep.join(str(p) for p in (paths.data_dir(), paths.config_dir()))
+                argv += ["--uid", str(self._uid), "--workdir", str(self.workdir)]
+                argv += ["--hide", hidden, "--ways", os.pathsep.join(self._ways())]
+        return [*argv, "--", "sh", "-c", command]
+
+    def _ways(self) -> list[str]:
+        """Where the app's programs live: the interpreters and ``$PATH``, resolved."""
+        found = [os.path.realpath(sys.executable), os.path.realpath(sys.base_prefix)]
+        for entry in self.environment()["PATH"].split(os.pathsep):
+            if entry:
+                found.append(os.path.realpath(entry))
+        return sorted(set(found))
 
     async def start(self, command: str, *, phase: Phase, on_line: LineCallback) -> LocalProcess:
         """Start ``command`` in its own session with the sandbox's environment and limits.
@@ -387,6 +477,9 @@ class LocalSandbox:
             marker=f"{proctree.MARKER_ENV}={self.run_id}".encode(),
             memory_limit=self.memory_mb * 1024 * 1024,
             preferred_port=self.port,
+            isolated=self.isolated,
+            network_none=self.network_none,
+            run_id=self.run_id,
         )
         self._processes.append(process)
         return process

@@ -3,6 +3,8 @@
 Memory stays bounded however much the app prints: only a ring buffer of recent lines is
 kept; every line is handed on in :class:`LogBatch` events (at most ~20 per second) for
 the recorder to store, up to a per-run cap after which a system line says the log was cut.
+Known secret values of the harness (secret-named environment variables, as the explainer
+redacts them) are replaced in every line before it is kept, watched or stored.
 """
 
 from __future__ import annotations
@@ -11,13 +13,23 @@ import asyncio
 import re
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from console.model import Event, LogBatch, LogLine
 from console.sandbox.base import Phase, Stream
 
 FLUSH_INTERVAL = 0.05  # at most 20 batches per second per run
 TAIL_LINES = 2000  # enough for a long JVM trace; older lines live only in the database
+
+
+def known_values_pattern(known: Iterable[str] | None = None) -> re.Pattern[str] | None:
+    """One regex for the harness's known secret values in every spelling the explainer's
+    redactor knows (as is, JSON-escaped, percent-encoded); None when there are none."""
+    from console.explain.redact import Redactor, known_secret_values
+
+    values = known_secret_values() if known is None else known_secret_values({}, known)
+    spellings = Redactor(values, use_detect_secrets=False).known
+    return re.compile("|".join(re.escape(value) for value in spellings)) if spellings else None
 
 
 class LogCollector:
@@ -33,8 +45,11 @@ class LogCollector:
         fail: list[str] | None = None,
         tail_lines: int = TAIL_LINES,
         flush_interval: float = FLUSH_INTERVAL,
+        secrets: Iterable[str] | None = None,
     ) -> None:
+        """``secrets``: values to redact (default: the harness's secret-named variables)."""
         self.run_id = run_id
+        self._secrets = known_values_pattern(secrets)
         self.phase: Phase = "run"
         # Regexes watch the run phase only, and only until the verdict: what the app prints
         # while being stopped is stored but judged by nobody.
@@ -76,6 +91,10 @@ class LogCollector:
         self._add("system", text, time.time())
 
     def _add(self, stream: Stream | str, text: str, ts: float) -> LogLine:
+        if self._secrets is not None:
+            from console.explain.redact import PLACEHOLDER
+
+            text = self._secrets.sub(PLACEHOLDER, text)
         self._seq += 1
         line = LogLine(seq=self._seq, ts=ts, stream=stream, phase=self.phase, text=text)  # type: ignore[arg-type]
         self.tail.append(line)

@@ -9,6 +9,7 @@ listening ports of the tree are read from the processes' socket inodes and the k
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -178,8 +179,14 @@ _TCP_LISTEN = 10
 _netlink_ok = True
 
 
-def _netlink_listeners() -> dict[int, ListenSocket] | None:
-    """Listening TCP sockets of our network namespace through sock_diag netlink.
+def diag_socket() -> socket.socket:
+    """A sock_diag netlink socket (of the namespace it is created in)."""
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG)
+
+
+def _netlink_listeners(given: socket.socket | None = None) -> dict[int, ListenSocket] | None:
+    """Listening TCP sockets of our network namespace through sock_diag netlink (or of
+    the namespace ``given`` was created in).
 
     Much cheaper than reading ``/proc/net/tcp``, which makes the kernel walk every socket
     of the namespace (milliseconds on a busy host); this asks for listeners only.
@@ -187,10 +194,10 @@ def _netlink_listeners() -> dict[int, ListenSocket] | None:
     """
     table: dict[int, ListenSocket] = {}
     try:
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, _NETLINK_SOCK_DIAG)
+        sock = given if given is not None else diag_socket()
     except (OSError, AttributeError):
         return None
-    with sock:
+    with contextlib.nullcontext(sock) if given is not None else sock:
         sock.settimeout(1.0)
         for family, version in ((socket.AF_INET, 4), (socket.AF_INET6, 6)):
             request = struct.pack("=BBBBI48x", family, socket.IPPROTO_TCP, 0, 0, 1 << _TCP_LISTEN)
@@ -222,10 +229,15 @@ def _netlink_listeners() -> dict[int, ListenSocket] | None:
     return table
 
 
-def listening_table(pid: int) -> dict[int, ListenSocket]:
-    """Listening TCP sockets in ``pid``'s network namespace, keyed by inode."""
+def listening_table(pid: int, diag: socket.socket | None = None) -> dict[int, ListenSocket]:
+    """Listening TCP sockets in ``pid``'s network namespace, keyed by inode (``diag``: a
+    netlink socket created in that namespace, when it is not ours)."""
     global _netlink_ok
-    if _netlink_ok and _same_netns(pid):
+    if diag is not None:
+        table = _netlink_listeners(diag)
+        if table is not None:
+            return table
+    if _netlink_ok and same_netns(pid):
         table = _netlink_listeners()
         if table is not None:
             return table
@@ -233,7 +245,8 @@ def listening_table(pid: int) -> dict[int, ListenSocket]:
     return _proc_listening_table(pid)
 
 
-def _same_netns(pid: int) -> bool:
+def same_netns(pid: int) -> bool:
+    """Whether ``pid`` shares our network namespace (True when that cannot be told)."""
     try:
         return os.readlink(f"{_PROC}/{pid}/ns/net") == os.readlink(f"{_PROC}/self/ns/net")
     except OSError:
@@ -261,15 +274,18 @@ def _proc_listening_table(pid: int) -> dict[int, ListenSocket]:
     return table
 
 
-def listening_ports(pids: list[int]) -> list[tuple[int, ListenSocket]]:
-    """The listening sockets owned by any of ``pids``, as ``(pid, socket)`` pairs."""
+def listening_ports(
+    pids: list[int], diag: socket.socket | None = None
+) -> list[tuple[int, ListenSocket]]:
+    """The listening sockets owned by any of ``pids``, as ``(pid, socket)`` pairs
+    (``diag``: see :func:`listening_table`)."""
     if not _HAVE_PROC:
         return _listening_ports_psutil(pids)
     owned = {pid: socket_inodes(pid) for pid in pids}
     if not any(owned.values()):
         return []  # no sockets at all: skip reading the kernel tables
     reader = next(pid for pid, inodes in owned.items() if inodes)
-    table = listening_table(reader)
+    table = listening_table(reader, diag)
     found = []
     for pid, inodes in owned.items():
         for inode in sorted(inodes):

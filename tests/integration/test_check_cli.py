@@ -22,6 +22,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 PY = shlex.quote(sys.executable)
 JSON_KEYS = {
     "run_id",
+    "isolation",
     "verdict",
     "reason",
     "exit",
