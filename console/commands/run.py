@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -129,7 +130,7 @@ def execute(
     else:
         print_table(records, db=db)
     if stopped:
-        return 130
+        return 128 + stopped  # 130 after SIGINT, 143 after SIGTERM, as check does
     if queue_url.kind != "embedded" and not wait:
         return 0
     return 0 if records and all(r.verdict == "pass" for r in records) else 1
@@ -145,18 +146,18 @@ async def run_jobs(
     wait: bool = True,
     on_event: Callable[[Event], None] | None = None,
     origin: str = "run",
-) -> bool:
+) -> int:
     """Queue ``jobs`` on an engine and wait for their verdicts.
 
     Embedded: the jobs run in this process, and so do jobs left queued or in flight by an
-    earlier process (the queue is drained).  Returns True when interrupted (SIGINT/SIGTERM):
-    running jobs are abandoned and stay queued.
+    earlier process (the queue is drained).  Returns the signal number when interrupted
+    (SIGINT/SIGTERM; running jobs are abandoned and stay queued), else 0.
     """
     from console.engine import Engine
 
     stop = asyncio.Event()
     engine = Engine(settings, db, queue_url=queue_url, slots=slots)
-    with StopOnSignals(stop):
+    with StopOnSignals(stop) as signals:
         await engine.start()
         try:
             if on_event is not None:
@@ -170,7 +171,7 @@ async def run_jobs(
                     raise engine.failure
         finally:
             await engine.stop(grace=0.0)
-    return stop.is_set()
+    return (signals.received or signal.SIGINT) if stop.is_set() else 0
 
 
 class ProgressDisplay:

@@ -184,9 +184,8 @@ class Dashboard(Screen[None]):
         changes = message.changes
         if changes.cells:
             self._draw_cells(changes.cells)
-        if changes.sandboxes:
-            self._draw_sandboxes()
         if changes:
+            self._draw_sandboxes()  # running ones, and queued jobs listed under them
             self._draw_queue()
         lines = message.logs.get(self.shown_run) if self.shown_run else None
         if lines:

@@ -174,9 +174,6 @@ def _stopped_by_sigterm(argv: list[str], ready: str) -> int:
     return process.wait(timeout=60)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="verdict run still ends 130 on SIGTERM; check already ends 143"
-)
 def test_run_and_check_end_alike_on_sigterm(tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "verdict.db")]
     check = _stopped_by_sigterm([*VERDICT, *db, "check", str(PYAPP), "--settle", "60"], "running")

@@ -30,13 +30,21 @@ def fixed_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> VerdictApp:
     )
 
 
+async def settled(pilot: Pilot[int]) -> None:
+    """Let pending workers finish (the log measures its width in a thread) and redraw."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 async def log_loaded(pilot: Pilot[int]) -> None:
     """Wait until the selected run's stored log is on screen."""
     deadline = time.monotonic() + 10
     pane = pilot.app.screen.query_one(LogPane)
     while not pane.shown() and time.monotonic() < deadline:
         await pilot.pause(0.05)
-    await pilot.pause()
+    await settled(pilot)
 
 
 def then(*keys: str) -> Callable[[Pilot[int]], Awaitable[None]]:
@@ -50,7 +58,7 @@ def then(*keys: str) -> Callable[[Pilot[int]], Awaitable[None]]:
             else ""
         ):
             await pilot.pause(0.05)
-        await pilot.pause()
+        await settled(pilot)
 
     return run
 
