@@ -181,15 +181,9 @@ async def run_check(
     spec = validate_spec(spec)
     run_id = run_id or new_run_id()
     if sandbox is None:
-        from console.sandbox.local import LocalSandbox
+        from console.sandbox import make_sandbox
 
-        sandbox = LocalSandbox(
-            run_id,
-            settings=settings,
-            memory_mb=spec.memory_mb,
-            env=spec.env,
-            port_env=spec.port_env,
-        )
+        sandbox = make_sandbox(settings, run_id, spec)
     check = ProbeRun(spec, settings, run_id, emit, sandbox)
     check.emit(
         RunStarted(

@@ -68,6 +68,19 @@ class SandboxSettings(BaseModel):
     max_log_lines: int = 100_000
     open_files: int = 4096
     file_size_mb: int = 1024
+    # Kubernetes sandboxes (kind = "kube"): one pod per run in a namespace of its own.
+    kube_namespace: str = "verdict-sandbox"
+    kube_context: str | None = None  # kubeconfig context; None: current, or in-cluster
+    kube_images: dict[str, str] = Field(
+        default_factory=lambda: {"python": "python:3.12-slim", "node": "node:22-slim"}
+    )
+    kube_agent_image: str = "python:3.12-slim"  # the probe agent's sidecar (stdlib only)
+    kube_node_selector: dict[str, str] = Field(default_factory=dict)
+    kube_tolerations: list[dict[str, str]] = Field(default_factory=list)
+    kube_cpu: str = "1"
+    kube_ephemeral_mb: int = 1024
+    kube_max_pods: int = 20
+    kube_request_timeout: float = 10.0
 
 
 class QueueSettings(BaseModel):
