@@ -235,7 +235,10 @@ async def run_check(
             )
     elif decision.verdict in (Verdict.CRASHED, Verdict.EXITED_EARLY) and proc is not None:
         exit_info = probes.classify_exit(
-            proc.returncode, oom_hint=proc.oom_killed, log_tail=check.logs.last_lines()
+            proc.returncode,
+            oom_hint=proc.oom_killed,
+            killed_by_us=proc.killed_by_us,  # a pod's own deadline ended it
+            log_tail=check.logs.last_lines(),
         )
         if proc.oom_killed:
             decision.reason = (

@@ -47,6 +47,8 @@ OFFERED_PORT = 8000
 CANNOT_RUN = 125  # what container runtimes return when the container itself cannot run
 MARKER_SLACK = 5.0  # how much later than its own timeout an agent's answer may arrive
 WATCH_SECONDS = 60
+FINAL_READ_TIMEOUT = 3.0
+DRAIN_TIMEOUT = 5.0  # how long the end of a log may lag behind the container's end
 IMAGE_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
 CONFIG_FAILURES = frozenset(
     {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
@@ -188,7 +190,8 @@ class PodRun:
     def terminated(self, container: str) -> bool:
         """Whether ``container`` has ended (or the pod is gone)."""
         state = (container_status(self.pod, container) or {}).get("state") or {}
-        return "terminated" in state or self.deleted
+        phase = (self.pod.get("status") or {}).get("phase")
+        return "terminated" in state or self.deleted or phase in ("Failed", "Succeeded")
 
     def follow(
         self, container: str, sink: Any, on_done: Any, *, from_thread: bool = True
@@ -264,6 +267,7 @@ class KubeProcess:
         self._ended = False
         self._drained = False
         self._following = False
+        self._follower: LogFollower | None = None
         self._done = asyncio.Event()
         run.processes.append(self)
         self.update()
@@ -290,6 +294,9 @@ class KubeProcess:
             self.on_line("stderr", f"verdict: {note}", time.time())
         if not self._following:
             self._drained = True
+        else:
+            # The log is normally complete moments after the end; never wait on it for long.
+            asyncio.get_running_loop().call_later(DRAIN_TIMEOUT, self._drain_done)
         self._check_done()
 
     def _drain_done(self) -> None:
@@ -307,7 +314,7 @@ class KubeProcess:
         run = self.run
         if not self._following and run._startable(self.container):
             self._following = True
-            run.follow(self.container, self._line, self._drain_done)
+            self._follower = run.follow(self.container, self._line, self._drain_done)
         entry = container_status(run.pod, self.container) or {}
         terminated = (entry.get("state") or {}).get("terminated")
         if terminated is not None:
@@ -362,6 +369,10 @@ class KubeProcess:
         if self._ended:
             return
         self.killed_by_us = True
+        follower = self._follower
+        if follower is not None:
+            # Read the rest of the log while the pod still exists.
+            await asyncio.to_thread(follower.finish, FINAL_READ_TIMEOUT)
         await asyncio.to_thread(_delete_pod, self.run, grace)
         self._drained = True
         self._finish(-signal.SIGTERM)

@@ -122,12 +122,20 @@ class KubeApi:
         return json.loads(data) if data else {}
 
     def stream(
-        self, path: str, query: list[tuple[str, str]], *, idle_timeout: float
+        self,
+        path: str,
+        query: list[tuple[str, str]],
+        *,
+        idle_timeout: float,
+        holder: list[Any] | None = None,
     ) -> Iterator[bytes]:
         """A streamed GET (watch, followed log), line by line; ``idle_timeout`` bounds the
-        wait for each chunk, so a silently dead connection ends the stream."""
+        wait for each chunk, so a silently dead connection ends the stream.  The open
+        response is put in ``holder``, so another thread can shut it down."""
         response = self._send("GET", path, query, None, (CONNECT_TIMEOUT, idle_timeout))
         raw = response.response
+        if holder is not None:
+            holder[:] = [raw]
         pending = b""
         try:
             for chunk in raw.stream(4096, decode_content=False):
@@ -162,7 +170,12 @@ def connect(context: str | None = None, request_timeout: float = 10.0) -> KubeAp
     configuration = client.Configuration()
     try:
         if context or _has_kubeconfig():
-            config.load_kube_config(context=context, client_configuration=configuration)
+            # KUBECONFIG is read now: the client reads it once, when first imported.
+            config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG") or None,
+                context=context,
+                client_configuration=configuration,
+            )
         else:
             config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException as exc:

@@ -10,11 +10,13 @@ container has ended, one last non-following read collects whatever a cut stream 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from console.sandbox.kube_api import KubeApi, KubeApiError
 
@@ -22,6 +24,8 @@ log = logging.getLogger(__name__)
 IDLE_TIMEOUT = 30.0  # a followed log silent this long is requested again
 RETRY_DELAY = 0.1
 MAX_RETRY_DELAY = 2.0
+NO_PROGRESS_DELAY = 0.4
+FINAL_READS = 50
 # (unix time of the line, its text)
 LineSink = Callable[[float, str], None]
 
@@ -70,6 +74,7 @@ class LogFollower:
         self.lines = 0
         self._second: str | None = None  # "YYYY-MM-DDTHH:MM:SS" of the last line delivered
         self._at_second: list[str] = []  # full timestamps delivered within that second
+        self._response: list[Any] = []  # the open stream, to cut it short on finish()
         self._thread = threading.Thread(
             target=self._run, name=f"log-{pod}-{container}", daemon=True
         )
@@ -82,6 +87,27 @@ class LogFollower:
         """Stop at the next line or timeout (the thread is a daemon: nothing waits on it)."""
         self.stopped.set()
 
+    def finish(self, within: float) -> None:
+        """Stop following and read once more what has not been delivered yet (blocking):
+        called before the pod is deleted, so nothing the app printed is lost."""
+        self.stopped.set()
+        for response in self._response:
+            shutdown = getattr(response, "shutdown", None) or response.close
+            with contextlib.suppress(Exception):
+                shutdown()
+        self._thread.join(within)
+        if self._thread.is_alive():
+            return  # still blocked: what it holds is delivered when it returns
+        # A read cut short ends like a complete one: read again until nothing new comes.
+        for _ in range(FINAL_READS):
+            before = self.lines
+            try:
+                self._read(follow=False)
+            except Exception:  # noqa: BLE001 - the pod may be gone already
+                return
+            if self.lines == before:
+                return
+
     def _query(self, follow: bool) -> list[tuple[str, str]]:
         query = [("container", self.container), ("timestamps", "true")]
         if follow:
@@ -93,8 +119,11 @@ class LogFollower:
     def _read(self, follow: bool) -> None:
         """One request: deliver the lines not delivered yet."""
         skip = list(self._at_second)
-        for raw in self.api.stream(self.path, self._query(follow), idle_timeout=IDLE_TIMEOUT):
-            if self.stopped.is_set():
+        lines = self.api.stream(
+            self.path, self._query(follow), idle_timeout=IDLE_TIMEOUT, holder=self._response
+        )
+        for raw in lines:
+            if self.stopped.is_set() and follow:
                 return
             line = raw.decode("utf-8", errors="replace").rstrip("\r")
             stamp, _, text = line.partition(" ")
@@ -135,7 +164,7 @@ class LogFollower:
                     # Nothing new: the container has probably ended and the watch has not
                     # said so yet; ask again shortly rather than in a tight loop.
                     self.stopped.wait(delay)
-                    delay = min(delay * 2, MAX_RETRY_DELAY)
+                    delay = min(delay * 2, NO_PROGRESS_DELAY)
                 else:
                     delay = RETRY_DELAY
         finally:

@@ -1,0 +1,158 @@
+"""The Kubernetes sandbox against the kmock emulator, with a test kubelet that runs the
+pods' app and probe agent for real in their own network namespace."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from console.checker import run_check
+from console.model import CheckResult, CheckSpec, Event, ExitClass, LogBatch, Verdict
+from console.sandbox.kube import KubeSandbox
+from console.sandbox.kube_api import connect
+from console.settings import SandboxSettings
+from tests.support.kmock_kube import CONFIGMAPS, PODS, KubeEmulator, Kubelet
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("unshare") is None or shutil.which("nsenter") is None,
+    reason="the test kubelet needs unshare and nsenter (util-linux) for pod network namespaces",
+)
+PYAPP = Path(__file__).parents[1] / "fixtures" / "pyapp"
+
+
+@pytest.fixture
+def cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[KubeEmulator, Kubelet]]:
+    emulator = KubeEmulator().start()  # a fresh emulator per test
+    kubelet = Kubelet(emulator).start()
+    monkeypatch.setenv("KUBECONFIG", str(emulator.kubeconfig(tmp_path)))
+    try:
+        yield emulator, kubelet
+    finally:
+        kubelet.stop()
+        emulator.stop()
+
+
+def _spec(mode: str, **extra: object) -> CheckSpec:
+    values: dict[str, object] = {
+        "project": PYAPP,
+        "run": "python3 app.py",
+        "health": "/health",
+        "env": {"MODE": mode},
+        "settle": 0.3,
+        "start_timeout": 5.0,
+    }
+    values.update(extra)
+    return CheckSpec(**values)  # type: ignore[arg-type]
+
+
+def _check(spec: CheckSpec, kind: str, emit: object = None) -> CheckResult:
+    settings = SandboxSettings(kind=kind)
+    return asyncio.run(run_check(spec, settings=settings, emit=emit))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("mode", "verdict", "exit_class"),
+    [
+        ("ok", Verdict.PASS, None),
+        ("config_error", Verdict.CRASHED, ExitClass.ERROR),
+        ("segv", Verdict.CRASHED, ExitClass.SIGNAL),
+        ("ignore_port", Verdict.PASS, None),
+        ("unhealthy", Verdict.UNHEALTHY, None),
+    ],
+)
+def test_verdicts_match_the_local_sandbox(
+    cluster: tuple[KubeEmulator, Kubelet], mode: str, verdict: Verdict, exit_class: ExitClass
+) -> None:
+    emulator, _ = cluster
+    in_pod = _check(_spec(mode), "kube")
+    local = _check(_spec(mode), "local")
+    assert (in_pod.verdict, in_pod.exit.cls) == (local.verdict, local.exit.cls)
+    assert in_pod.verdict == verdict and in_pod.exit.cls == exit_class
+    assert (in_pod.http_root, in_pod.http_health) == (local.http_root, local.http_health)
+    assert (in_pod.failure is None) == (local.failure is None)
+    if local.failure is not None and in_pod.failure is not None:
+        assert in_pod.failure.exception == local.failure.exception
+    if mode == "ignore_port":
+        assert in_pod.port not in (None, 8000)
+    # Nothing is left behind in the cluster.
+    assert emulator.objects(PODS) == [] and emulator.objects(CONFIGMAPS) == []
+
+
+def test_no_port_is_a_timeout_like_locally(cluster: tuple[KubeEmulator, Kubelet]) -> None:
+    spec = _spec("no_port", start_timeout=1.5)
+    in_pod, local = _check(spec, "kube"), _check(spec, "local")
+    assert in_pod.verdict == local.verdict == Verdict.NO_PORT
+    assert in_pod.exit.cls == local.exit.cls == ExitClass.TIMEOUT
+
+
+@pytest.mark.parametrize(
+    ("script", "reason", "exit_class"),
+    [
+        ("oom", "killed for using more than", ExitClass.OOM),
+        ("image_pull", "could not be pulled (ErrImagePull", ExitClass.ERROR),
+        ("config_error", "could not be created (CreateContainerConfigError", ExitClass.ERROR),
+        ("unschedulable", "could not be scheduled: 0/3 nodes", ExitClass.ERROR),
+        ("deadline", "activeDeadlineSeconds", ExitClass.TIMEOUT),
+    ],
+)
+def test_kubelet_failures_end_quickly_with_their_reason(
+    cluster: tuple[KubeEmulator, Kubelet], script: str, reason: str, exit_class: ExitClass
+) -> None:
+    emulator, kubelet = cluster
+    kubelet.script(script)
+    started = time.monotonic()
+    result = _check(_spec("ok", start_timeout=20.0), "kube")
+    assert time.monotonic() - started < 8, "a pod that cannot run must not wait for a deadline"
+    assert result.verdict == Verdict.CRASHED
+    assert reason in result.reason
+    assert result.exit.cls == exit_class
+    assert emulator.objects(PODS) == []
+
+
+def test_a_log_cut_twenty_times_yields_every_line_once(
+    cluster: tuple[KubeEmulator, Kubelet],
+) -> None:
+    emulator, _ = cluster
+    emulator.cut_after = 20  # every log stream drops after 20 lines
+    events: list[Event] = []
+    result = _check(_spec("spam", env={"MODE": "spam", "LINES": "600"}), "kube", events.append)
+    assert result.verdict == Verdict.PASS
+    texts = [line.text for e in events if isinstance(e, LogBatch) for line in e.lines]
+    spam = [t for t in texts if t.startswith("line ")]
+    assert spam == [f"line {i}" for i in range(600)]
+    assert emulator.cuts >= 20
+
+
+def test_a_410_gone_during_the_watch_is_survived(cluster: tuple[KubeEmulator, Kubelet]) -> None:
+    emulator, _ = cluster
+    emulator.gone_watches = 2
+
+    async def go() -> tuple[CheckResult, int]:
+        spec = _spec("ok")
+        sandbox = KubeSandbox("gone0000000001", settings=SandboxSettings(kind="kube"), spec=spec)
+        result = await run_check(spec, settings=sandbox.settings, run_id=sandbox.run_id,
+                                 sandbox=sandbox)
+        assert sandbox._run is not None
+        return result, sandbox._run.relists
+
+    result, relists = asyncio.run(go())
+    assert result.verdict == Verdict.PASS
+    assert relists >= 2
+
+
+def test_forbidden_and_unreachable_are_one_line(cluster: tuple[KubeEmulator, Kubelet]) -> None:
+    from console.sandbox.kube_api import KubeApiError
+
+    api = connect(None, 2.0)
+    api.client.configuration.host = "http://127.0.0.1:9"  # nothing listens on discard
+    with pytest.raises(KubeApiError) as caught:
+        api.call("GET", "/api/v1/namespaces/verdict-sandbox/pods")
+    assert "cannot reach the Kubernetes API server" in str(caught.value)
+    assert "\n" not in str(caught.value)

@@ -1,0 +1,526 @@
+"""A Kubernetes API for tests: the ``kmock`` emulator on 127.0.0.1, plus a test kubelet.
+
+Every reliance on kmock (pinned in pyproject's ``test`` extra) is in this module.  The
+emulator stores objects and serves create/get/patch/delete; reactions added here serve
+what it lacks: label-selected lists and watches with resource versions (and ``410 Gone``
+on demand), the ``log`` subresource (follow, timestamps, ``sinceTime`` at second
+precision like the real API, streams cut on demand) and delete-collection.
+
+:class:`Kubelet` runs the pods it finds for real, as local processes: it unpacks the run's
+ConfigMap like the init container would, starts a "pause" process in a new network
+namespace (``unshare -n``), and runs the app and the probe agent inside it (``nsenter``),
+so the agent reads a ``/proc/net/tcp`` holding only the pod's sockets.  Their output
+becomes the containers' logs and their ends the container statuses.  What a kubelet
+reports without running anything (an image pull failure, an unschedulable pod, an OOM
+kill, a deadline) is scripted per run with :meth:`Kubelet.script`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import kmock
+from kmock import KubernetesEmulator, Server, action, resource
+
+PODS = resource("", "v1", "pods")
+CONFIGMAPS = resource("", "v1", "configmaps")
+QUOTAS = resource("", "v1", "resourcequotas")
+WATCH_POLL = 0.01
+
+
+def stamp(when: float | None = None) -> str:
+    """An RFC 3339 timestamp with nanoseconds, as the kubelet writes them."""
+    when = time.time() if when is None else when
+    base = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{int((when % 1) * 1e9):09d}Z"
+
+
+def _selected(obj: dict[str, Any], selector: str | None) -> bool:
+    if not selector:
+        return True
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for term in selector.split(","):
+        key, _, value = term.partition("=")
+        if labels.get(key.strip()) != value.strip():
+            return False
+    return True
+
+
+class KubeEmulator:
+    """The emulator served from its own thread and event loop (the client is blocking)."""
+
+    def __init__(self) -> None:
+        self.url = ""
+        self.version = 1
+        self.logs: dict[tuple[str, str, str], list[tuple[str, str]]] = {}
+        self.log_ended: set[tuple[str, str, str]] = set()
+        self.cut_after: int | None = None  # log streams end after this many lines
+        self.cuts = 0
+        self._cut: set[tuple[tuple[str, str, str], int]] = set()
+        self.gone_watches = 0  # how many watch requests answer 410 Gone
+        self.requests = 0
+        self.closing = False
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._emu: KubernetesEmulator | None = None
+        self._thread = threading.Thread(target=self._serve, name="kmock", daemon=True)
+
+    # --- lifecycle ----------------------------------------------------------------------
+    def start(self) -> KubeEmulator:
+        self._thread.start()
+        if not self._ready.wait(15):
+            raise RuntimeError("the kmock emulator did not start")
+        return self
+
+    def stop(self) -> None:
+        self.closing = True  # open watches and followed logs end now
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    def _serve(self) -> None:
+        asyncio.run(self._main())
+
+    async def _main(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        async with KubernetesEmulator() as emu, Server(emu) as server:
+            self._emu = emu
+            emu[PODS, action.LIST] << self._list
+            emu[CONFIGMAPS, action.LIST] << self._list
+            emu[QUOTAS, action.LIST] << self._list
+            emu[PODS, action.WATCH] << self._watch
+            emu[re.compile(r"/api/v1/namespaces/[^/]+/pods/[^/]+/log")] << self._log
+            emu[re.compile(r"/api/v1/namespaces/[^/]+/(pods|configmaps)$"), "delete"] << (
+                self._delete_collection
+            )
+            self.url = str(server.url).rstrip("/")
+            self._ready.set()
+            await self._stop.wait()
+
+    def run(self, function: Callable[[], Any]) -> Any:
+        """Run ``function`` on the emulator's loop (object changes are not thread-safe)."""
+        assert self._loop is not None
+
+        async def call() -> Any:
+            return function()
+
+        return asyncio.run_coroutine_threadsafe(call(), self._loop).result(10)
+
+    # --- objects ------------------------------------------------------------------------
+    def _objects(self, kind: Any, namespace: str | None) -> list[dict[str, Any]]:
+        assert self._emu is not None
+        found = []
+        for (res, ns, _), obj in list(self._emu.objects.items()):
+            if res == kind and not obj.deleted and (namespace is None or ns == namespace):
+                found.append(obj.raw)
+        return found
+
+    def objects(self, kind: Any, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Live objects of one resource (from any thread)."""
+        return list(self.run(lambda: self._objects(kind, namespace)))
+
+    def put(self, kind: Any, namespace: str, obj: dict[str, Any]) -> None:
+        """Store an object directly (a quota, say)."""
+        assert self._emu is not None
+        name = obj["metadata"]["name"]
+
+        def store() -> None:
+            assert self._emu is not None
+            self._emu.objects[kind, namespace, name] = obj
+
+        self.run(store)
+
+    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
+        """Replace a pod's status, as the kubelet would; False when the pod is gone."""
+
+        def patch() -> bool:
+            assert self._emu is not None
+            key = (PODS, namespace, name)
+            if key not in self._emu.objects or self._emu.objects[key].deleted:
+                return False
+            self.version += 1
+            self._emu.objects[key].patch({"status": status})
+            return True
+
+        return bool(self.run(patch))
+
+    def delete_objects(self, kind: Any, namespace: str, selector: str | None) -> int:
+        """Delete every object that matches (delete-collection); returns how many."""
+
+        def delete() -> int:
+            assert self._emu is not None
+            count = 0
+            for (res, ns, _), obj in list(self._emu.objects.items()):
+                if res == kind and ns == namespace and not obj.deleted:
+                    if _selected(obj.raw, selector):
+                        obj.delete()
+                        count += 1
+            self.version += 1
+            return count
+
+        return int(self.run(delete))
+
+    # --- reactions (on the emulator's loop) ----------------------------------------------
+    def _kind_of(self, request: kmock.Request) -> Any:
+        return request.resource
+
+    async def _list(self, request: kmock.Request) -> dict[str, Any]:
+        self.requests += 1
+        selector = request.params.get("labelSelector")
+        items = [
+            self._stamped(o)
+            for o in self._objects(self._kind_of(request), request.namespace)
+            if _selected(o, selector)
+        ]
+        return {"kind": "List", "metadata": {"resourceVersion": str(self.version)}, "items": items}
+
+    def _stamped(self, obj: dict[str, Any]) -> dict[str, Any]:
+        copy = json.loads(json.dumps(obj))
+        copy.setdefault("metadata", {})["resourceVersion"] = str(self.version)
+        return copy
+
+    async def _watch(self, request: kmock.Request) -> AsyncIterator[Any]:
+        self.requests += 1
+        yield b""
+        if self.gone_watches > 0:
+            self.gone_watches -= 1
+            yield {"type": "ERROR", "object": {"kind": "Status", "code": 410,
+                                               "reason": "Expired", "message": "too old"}}
+            return
+        selector = request.params.get("labelSelector")
+        namespace = request.namespace
+        seen: dict[str, str] = {}
+        deadline = time.monotonic() + float(request.params.get("timeoutSeconds", "60"))
+        first = True
+        while time.monotonic() < deadline and not self.closing:
+            current = {
+                o["metadata"]["name"]: o
+                for o in self._objects(PODS, namespace)
+                if _selected(o, selector)
+            }
+            for name, obj in current.items():
+                text = json.dumps(obj, sort_keys=True)
+                if seen.get(name) != text:
+                    kind = "ADDED" if name not in seen else "MODIFIED"
+                    seen[name] = text
+                    if not first or request.params.get("resourceVersion") is None:
+                        yield {"type": kind, "object": self._stamped(obj)}
+                    else:
+                        yield {"type": "MODIFIED", "object": self._stamped(obj)}
+            for name in [n for n in seen if n not in current]:
+                last = json.loads(seen.pop(name))
+                yield {"type": "DELETED", "object": self._stamped(last)}
+            first = False
+            if self.gone_watches > 0:  # expire a watch that is already open
+                self.gone_watches -= 1
+                yield {"type": "ERROR", "object": {"kind": "Status", "code": 410,
+                                                   "reason": "Expired", "message": "too old"}}
+                return
+            await asyncio.sleep(WATCH_POLL)
+
+    async def _log(self, request: kmock.Request) -> AsyncIterator[bytes]:
+        self.requests += 1
+        parts = request.url.path.split("/")
+        namespace, pod = parts[4], parts[6]
+        container = request.params.get("container", "")
+        key = (namespace, pod, container)
+        follow = request.params.get("follow") == "true"
+        since = request.params.get("sinceTime", "")
+        since_second = since[:19]
+        index = 0
+        yield b""
+        while True:
+            lines = self.logs.get(key, [])
+            while index < len(lines):
+                when, text = lines[index]
+                index += 1
+                if since_second and when[:19] < since_second:
+                    continue
+                point = (key, index)
+                if self.cut_after and index % self.cut_after == 0 and point not in self._cut:
+                    # A dropped stream (the connection just ends), once at every
+                    # ``cut_after``-th line of the log.
+                    self._cut.add(point)
+                    self.cuts += 1
+                    return
+                yield f"{when} {text}\n".encode()
+            if not follow or key in self.log_ended or self.closing:
+                return
+            await asyncio.sleep(WATCH_POLL)
+
+    async def _delete_collection(self, request: kmock.Request) -> dict[str, Any]:
+        self.requests += 1
+        kind = resource("", "v1", request.url.path.rsplit("/", 1)[1])
+        namespace = request.url.path.split("/")[4]
+        count = self.delete_objects_now(kind, namespace, request.params.get("labelSelector"))
+        return {"kind": "Status", "status": "Success", "details": {"count": count}}
+
+    def delete_objects_now(self, kind: Any, namespace: str, selector: str | None) -> int:
+        assert self._emu is not None
+        count = 0
+        for (res, ns, _), obj in list(self._emu.objects.items()):
+            if res == kind and ns == namespace and not obj.deleted and _selected(obj.raw, selector):
+                obj.delete()
+                count += 1
+        return count
+
+    # --- logs (from any thread) ----------------------------------------------------------
+    def append_log(self, namespace: str, pod: str, container: str, text: str) -> None:
+        self.logs.setdefault((namespace, pod, container), []).append((stamp(), text))
+
+    def end_log(self, namespace: str, pod: str, container: str) -> None:
+        self.log_ended.add((namespace, pod, container))
+
+    def kubeconfig(self, directory: Path, context: str = "emulator") -> Path:
+        """A kubeconfig pointing at the emulator (no credentials needed)."""
+        path = directory / "kubeconfig"
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "emu", "cluster": {"server": self.url}}],
+            "users": [{"name": "tester", "user": {"token": "test"}}],
+            "contexts": [{"name": context, "context": {"cluster": "emu", "user": "tester"}}],
+            "current-context": context,
+        }
+        path.write_text(json.dumps(config))
+        return path
+
+
+def _running(name: str) -> dict[str, Any]:
+    return {"name": name, "state": {"running": {"startedAt": stamp()}}, "ready": True}
+
+
+def _terminated(name: str, code: int, reason: str = "") -> dict[str, Any]:
+    state: dict[str, Any] = {"exitCode": code, "reason": reason or ("Completed" if code == 0
+                                                                    else "Error")}
+    if code > 128:
+        state["signal"] = code - 128
+    return {"name": name, "state": {"terminated": state}}
+
+
+class Kubelet:
+    """Runs the emulator's pods as local processes (see the module docstring)."""
+
+    def __init__(self, emulator: KubeEmulator, namespace: str = "verdict-sandbox") -> None:
+        self.emulator = emulator
+        self.namespace = namespace
+        self.scripts: dict[str, str] = {}
+        self.default_script = "run"
+        self.started: list[str] = []
+        self._pods: dict[str, _PodRunner] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="kubelet", daemon=True)
+
+    def script(self, kind: str) -> None:
+        """What the next pods do: ``run`` (for real), ``image_pull``, ``unschedulable``,
+        ``config_error``, ``oom`` or ``deadline``."""
+        self.default_script = kind
+
+    def start(self) -> Kubelet:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        for runner in self._pods.values():
+            runner.kill()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            live = {p["metadata"]["name"]: p for p in self.emulator.objects(PODS, self.namespace)}
+            for name, pod in live.items():
+                if name not in self._pods:
+                    runner = _PodRunner(self, pod, self.default_script)
+                    self._pods[name] = runner
+                    self.started.append(name)
+                    threading.Thread(target=runner.run, daemon=True).start()
+            for name, runner in self._pods.items():
+                if name not in live:
+                    runner.kill()
+            self._stop.wait(0.02)
+
+
+class _PodRunner:
+    def __init__(self, kubelet: Kubelet, pod: dict[str, Any], script: str) -> None:
+        self.kubelet = kubelet
+        self.emulator = kubelet.emulator
+        self.pod = pod
+        self.name = pod["metadata"]["name"]
+        self.namespace = pod["metadata"]["namespace"]
+        self.script = script
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.killed = threading.Event()
+        self.init: list[dict[str, Any]] = []
+        self.containers: dict[str, dict[str, Any]] = {}
+
+    def status(self, phase: str, **extra: Any) -> None:
+        status = {
+            "phase": phase,
+            "initContainerStatuses": self.init,
+            "containerStatuses": list(self.containers.values()),
+            "conditions": [{"type": "PodScheduled", "status": "True"}],
+            **extra,
+        }
+        self.emulator.patch_status(self.namespace, self.name, status)
+
+    def kill(self) -> None:
+        self.killed.set()
+        for proc in self.processes:
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def run(self) -> None:
+        spec = self.pod["spec"]
+        if self.script == "unschedulable":
+            condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                         "message": "0/3 nodes are available: 3 Insufficient memory."}
+            self.emulator.patch_status(self.namespace, self.name,
+                                       {"phase": "Pending", "conditions": [condition]})
+            return
+        app = spec["containers"][0]
+        if self.script in ("image_pull", "config_error"):
+            reason = "ErrImagePull" if self.script == "image_pull" else "CreateContainerConfigError"
+            self.init = [_terminated(c["name"], 0) for c in spec.get("initContainers", [])]
+            self.containers = {
+                app["name"]: {"name": app["name"], "image": app["image"],
+                              "state": {"waiting": {"reason": reason, "message": "failed"}}}
+            }
+            self.status("Pending")
+            return
+        with tempfile.TemporaryDirectory(prefix="kubelet-") as scratch:
+            self._run_pod(Path(scratch), spec)
+
+    def _unpack(self, root: Path) -> None:
+        cms = self.emulator.objects(CONFIGMAPS, self.namespace)
+        cm = next(c for c in cms if c["metadata"]["name"] == self.name)
+        archive = base64.b64decode(cm["binaryData"]["project.tar.gz"])
+        (root / "work").mkdir()
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(root / "work", filter="data")
+        (root / "verdict").mkdir()
+        (root / "verdict" / "agent.py").write_bytes(
+            base64.b64decode(cm["binaryData"]["agent.py"])
+        )
+        (root / "home").mkdir()
+        (root / "tmp").mkdir()
+
+    def _env(self, container: dict[str, Any], root: Path) -> dict[str, str]:
+        env = {e["name"]: e["value"] for e in container.get("env", [])}
+        env["PATH"] = os.environ.get("PATH", "/usr/bin:/bin")
+        if "HOME" in env:
+            env["HOME"] = str(root / "home")
+        if "TMPDIR" in env:
+            env["TMPDIR"] = str(root / "tmp")
+        return env
+
+    def _start(self, argv: list[str], env: dict[str, str], cwd: Path, container: str,
+               netns: int | None) -> subprocess.Popen[bytes]:
+        prefix = ["nsenter", "-t", str(netns), "-n"] if netns else []
+        proc = subprocess.Popen(prefix + argv, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(proc)
+        assert proc.stdout is not None
+        stream = proc.stdout
+
+        def pump() -> None:
+            for raw in iter(stream.readline, b""):
+                text = raw.decode("utf-8", "replace").rstrip("\n")
+                self.emulator.append_log(self.namespace, self.name, container, text)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        proc.reader = reader  # type: ignore[attr-defined]
+        return proc
+
+    def _finish(self, container: str, proc: subprocess.Popen[bytes]) -> int:
+        code = proc.wait()
+        proc.reader.join(5)  # type: ignore[attr-defined]
+        self.emulator.end_log(self.namespace, self.name, container)
+        return 128 - code if code < 0 else code
+
+    def _run_pod(self, root: Path, spec: dict[str, Any]) -> None:
+        self._unpack(root)
+        self.init = [_terminated("unpack", 0)]
+        self.status("Pending")
+        for init in spec.get("initContainers", [])[1:]:
+            self.init.append(_running(init["name"]))
+            self.status("Pending")
+            proc = self._start(init["command"], self._env(init, root), root / "work",
+                               init["name"], None)
+            code = self._finish(init["name"], proc)
+            self.init[-1] = _terminated(init["name"], code)
+            if code != 0:
+                self.status("Failed")
+                return
+        app, agent = spec["containers"]
+        if self.script == "deadline":
+            self.containers = {app["name"]: _running(app["name"])}
+            self.status("Running")
+            time.sleep(0.3)
+            self.emulator.end_log(self.namespace, self.name, app["name"])
+            self.status("Failed", reason="DeadlineExceeded", message="deadline")
+            return
+        if self.script == "oom":
+            self.containers = {app["name"]: _running(app["name"])}
+            self.status("Running")
+            self.emulator.append_log(self.namespace, self.name, app["name"], "allocating")
+            self.emulator.end_log(self.namespace, self.name, app["name"])
+            self.containers[app["name"]] = _terminated(app["name"], 137, "OOMKilled")
+            self.status("Failed")
+            return
+        ready = root / "netns-ready"
+        pause = subprocess.Popen(
+            ["unshare", "-n", "sh", "-c", f"ip link set lo up && touch {ready} && exec sleep 3600"],
+            start_new_session=True,
+        )
+        self.processes.append(pause)
+        try:
+            deadline = time.monotonic() + 10
+            while not ready.exists() and pause.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.01)  # polling a condition with a deadline
+            self._run_containers(root, app, agent, pause.pid)
+        finally:
+            self.kill()
+            pause.wait()
+
+    def _run_containers(self, root: Path, app: dict[str, Any], agent: dict[str, Any],
+                        netns: int) -> None:
+        agent_argv = ["python3", str(root / "verdict" / "agent.py")]
+        agent_proc = self._start(agent_argv, self._env(agent, root), root, agent["name"], netns)
+        app_proc = self._start(app["command"], self._env(app, root), root / "work",
+                               app["name"], netns)
+        self.containers = {app["name"]: _running(app["name"]),
+                           agent["name"]: _running(agent["name"])}
+        self.status("Running")
+        code = self._finish(app["name"], app_proc)
+        if self.killed.is_set():
+            return
+        self.containers[app["name"]] = _terminated(app["name"], code)
+        self.status("Running")
+        del agent_proc
+
+
+def cleanup(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)
