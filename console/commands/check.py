@@ -55,6 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--env", metavar="K=V", action="append", default=[], help="extra environment variable"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    from console.commands.kube import add_sandbox_options
+
+    add_sandbox_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -109,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
         env=_env(args.env),
     )
     checked = validate_spec(spec)  # bad input ends here, before anything runs
+    from console.commands.kube import apply_sandbox_options
+
+    if apply_sandbox_options(args, settings, checked):
+        return 0  # --dry-run: the objects were printed, nothing ran
     db = open_db(settings)
     if not args.run:
         from console.detect import detect_run

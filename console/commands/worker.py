@@ -32,7 +32,10 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--queue", help="kafka://HOST:PORT[?prefix=P] (or VERDICT_QUEUE_URL)")
     parser.add_argument("--slots", type=positive_int, help="jobs running at once")
-    parser.add_argument("--sandbox", choices=["local"], help="where projects run (local)")
+    parser.add_argument(
+        "--sandbox", choices=["local", "kube"], help="where projects run (local or kube pods)"
+    )
+    parser.add_argument("--context", help="kubeconfig context for --sandbox kube")
     parser.add_argument(
         "--grace",
         type=float,
@@ -51,6 +54,8 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--queue: a worker needs kafka://HOST:PORT (embedded runs in 'run')")
     if args.sandbox:
         settings.sandbox.kind = args.sandbox
+    if args.context:
+        settings.sandbox.kube_context = args.context
     if args.grace < 0:
         raise UsageError(f"--grace: must be 0 or more, got {args.grace}")
     slots = args.slots or settings.queue.slots

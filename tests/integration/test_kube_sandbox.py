@@ -147,12 +147,24 @@ def test_a_410_gone_during_the_watch_is_survived(cluster: tuple[KubeEmulator, Ku
     assert relists >= 2
 
 
-def test_forbidden_and_unreachable_are_one_line(cluster: tuple[KubeEmulator, Kubelet]) -> None:
-    from console.sandbox.kube_api import KubeApiError
+def test_unreachable_and_unconfigured_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubernetes import client
 
-    api = connect(None, 2.0)
-    api.client.configuration.host = "http://127.0.0.1:9"  # nothing listens on discard
+    from console.sandbox.kube_api import KubeApi, KubeApiError
+
+    configuration = client.Configuration()
+    configuration.host = "http://127.0.0.1:9"  # nothing listens on the discard port
+    configuration.retries = 0
+    api = KubeApi(client.ApiClient(configuration), 2.0)
     with pytest.raises(KubeApiError) as caught:
         api.call("GET", "/api/v1/namespaces/verdict-sandbox/pods")
-    assert "cannot reach the Kubernetes API server" in str(caught.value)
+    assert str(caught.value).startswith("cannot reach the Kubernetes API server at")
+    assert "get pods in namespace verdict-sandbox" in str(caught.value)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(KubeApiError) as caught:
+        connect(None)
+    assert "no usable Kubernetes configuration" in str(caught.value)
     assert "\n" not in str(caught.value)
