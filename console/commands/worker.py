@@ -60,14 +60,29 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError(f"--grace: must be 0 or more, got {args.grace}")
     slots = args.slots or settings.queue.slots
     logging.basicConfig(level=logging.WARNING, format="verdict worker: %(message)s")
+    capacity = None
+    if settings.sandbox.kind == "kube":
+        from console.sandbox.kube_capacity import cluster_capacity
+
+        capacity = cluster_capacity(settings.sandbox, slots)  # a bad cluster ends here
     db = open_db(settings)
     try:
-        return asyncio.run(_serve(url, settings, db, slots, args.grace, not args.quiet))
+        return asyncio.run(
+            _serve(url, settings, db, slots, args.grace, not args.quiet, capacity)
+        )
     finally:
         db.close()
 
 
-async def _serve(url: Any, settings: Any, db: Any, slots: int, grace: float, chatty: bool) -> int:
+async def _serve(
+    url: Any,
+    settings: Any,
+    db: Any,
+    slots: int,
+    grace: float,
+    chatty: bool,
+    capacity: Any = None,
+) -> int:
     from console.capacity import Capacity
     from console.model import Event, JobFinished, JobStarted
     from console.queue.kafka import KafkaEventPublisher, KafkaJobQueue
@@ -85,7 +100,7 @@ async def _serve(url: Any, settings: Any, db: Any, slots: int, grace: float, cha
 
     worker = Worker(
         queue,
-        Capacity.from_settings(settings.queue, slots),
+        capacity or Capacity.from_settings(settings.queue, slots),
         db=db,
         emit=emit,
         generator_for=GeneratorCache(settings, db),
