@@ -86,6 +86,14 @@ def cannot_run_reason(pod: dict[str, Any], container: str) -> str | None:
     return None
 
 
+def _init_failure(pod: dict[str, Any]) -> str:
+    for entry in (pod.get("status") or {}).get("initContainerStatuses") or []:
+        ended = (entry.get("state") or {}).get("terminated") or {}
+        if ended.get("exitCode"):
+            return f": init container {entry.get('name')} exited with {ended['exitCode']}"
+    return ""
+
+
 class PodRun:
     """The shared state of one run's pod: its latest status, the agent's findings, and the
     threads that watch and follow it."""
@@ -329,6 +337,12 @@ class KubeProcess:
             return
         if run.deleted:
             self._finish(-signal.SIGKILL, "the pod was deleted")
+            return
+        phase = status.get("phase")
+        if phase in ("Failed", "Succeeded"):
+            # The pod ended before this container ran (an init container failed).
+            self._finish(CANNOT_RUN, f"the pod ended ({phase}) before {self.container} ran"
+                         + _init_failure(run.pod))
             return
         reason = cannot_run_reason(run.pod, self.container)
         if reason is not None:

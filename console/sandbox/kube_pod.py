@@ -3,7 +3,8 @@ agent, and a Pod that unpacks it and runs the app beside the agent.
 
 The project reaches the pod without a registry push: it is packed as a gzipped tar into the
 ConfigMap's ``binaryData`` and unpacked by an init container into a size-limited
-``emptyDir`` (tar's ``data`` filter refuses links and paths that lead outside).  Every
+``emptyDir`` by the agent's stdlib ``unpack`` (regular files and directories only; links,
+devices and paths that lead outside are refused).  Every
 container follows the *restricted* Pod Security Standard: non-root, no privilege
 escalation, all capabilities dropped, RuntimeDefault seccomp, read-only root filesystem;
 the writable places are size-limited ``emptyDir`` volumes; no service-account token.
@@ -212,9 +213,10 @@ def pod(plan: PodPlan, settings: SandboxSettings) -> dict[str, Any]:
         "image": settings.kube_agent_image,
         "command": [
             "python3",
-            "-c",
-            "import tarfile; tarfile.open('/verdict/project.tar.gz')"
-            ".extractall('/work', filter='data')",
+            f"{AGENT_DIR}/agent.py",
+            "unpack",
+            f"{AGENT_DIR}/project.tar.gz",
+            WORK_DIR,
         ],
         "securityContext": secure,
         "resources": small,

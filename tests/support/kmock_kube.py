@@ -319,8 +319,14 @@ def _terminated(name: str, code: int, reason: str = "") -> dict[str, Any]:
 class Kubelet:
     """Runs the emulator's pods as local processes (see the module docstring)."""
 
-    def __init__(self, emulator: KubeEmulator, namespace: str = "verdict-sandbox") -> None:
+    def __init__(
+        self,
+        emulator: KubeEmulator,
+        namespace: str = "verdict-sandbox",
+        runner: type[_PodRunner] | None = None,
+    ) -> None:
         self.emulator = emulator
+        self.runner = runner or _PodRunner
         self.namespace = namespace
         self.scripts: dict[str, str] = {}
         self.default_script = "run"
@@ -349,7 +355,7 @@ class Kubelet:
             live = {p["metadata"]["name"]: p for p in self.emulator.objects(PODS, self.namespace)}
             for name, pod in live.items():
                 if name not in self._pods:
-                    runner = _PodRunner(self, pod, self.default_script)
+                    runner = self.runner(self, pod, self.default_script)
                     self._pods[name] = runner
                     self.started.append(name)
                     threading.Thread(target=runner.run, daemon=True).start()

@@ -140,3 +140,27 @@ def test_agent_finds_a_real_listener_and_probes_it(capsys: pytest.CaptureFixture
         {"ev": "http", "path": "/", "port": port, "status": 200},
         {"ev": "http", "path": "/health", "port": port, "status": 204},
     ]
+
+
+def test_unpack_refuses_links_and_escapes(tmp_path: Path) -> None:
+    good = tmp_path / "good.tar"
+    with tarfile.open(good, "w") as tar:
+        data = b"print('hi')\n"
+        entry = tarfile.TarInfo("pkg/app.py")
+        entry.size, entry.mode = len(data), 0o755
+        tar.addfile(entry, io.BytesIO(data))
+    dest = tmp_path / "work"
+    dest.mkdir()
+    assert kube_agent.safe_extract(str(good), str(dest)) == 1
+    assert (dest / "pkg" / "app.py").read_bytes() == b"print('hi')\n"
+    assert os.access(dest / "pkg" / "app.py", os.X_OK)
+    for name, kind in (("../escape.py", tarfile.REGTYPE), ("link", tarfile.SYMTYPE)):
+        bad = tmp_path / f"bad{kind!r}.tar"
+        with tarfile.open(bad, "w") as tar:
+            entry = tarfile.TarInfo(name)
+            entry.type = kind
+            entry.linkname = "/etc/passwd" if kind == tarfile.SYMTYPE else ""
+            tar.addfile(entry, io.BytesIO(b""))
+        with pytest.raises(ValueError, match="refused"):
+            kube_agent.safe_extract(str(bad), str(dest))
+    assert not (tmp_path / "escape.py").exists() and not (dest / "link").exists()
