@@ -79,3 +79,24 @@ def test_memory_quota_and_max_pods_count(emulator: KubeEmulator) -> None:
     emulator.put(PODS, NS, pod)
     reading = cluster_capacity(settings, 2).reading
     assert not reading.room and "kube_max_pods is 1" in reading.reason
+
+
+def test_list_pods_for_the_console(emulator: KubeEmulator) -> None:
+    from console.sandbox.kube_status import list_pods
+
+    ours = {"apiVersion": "v1", "kind": "Pod", "metadata": {
+        "name": "verdict-abc", "namespace": NS, "creationTimestamp": "2026-01-01T00:00:00Z",
+        "labels": {"app.kubernetes.io/managed-by": "verdict-console", "verdict.dev/run-id": "abc"}},
+        "spec": {"nodeName": "node-1"},
+        "status": {"phase": "Pending", "containerStatuses": [
+            {"name": "app", "restartCount": 0,
+             "state": {"waiting": {"reason": "ImagePullBackOff"}}},
+            {"name": "agent", "restartCount": 1, "state": {"running": {}}}]}}
+    other = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "else", "namespace": NS}}
+    emulator.put(PODS, NS, ours)
+    emulator.put(PODS, NS, other)
+    [info] = list_pods(SandboxSettings(kind="kube"))
+    assert (info.name, info.run_id, info.phase, info.node) == ("verdict-abc", "abc", "Pending",
+                                                                "node-1")
+    assert info.restarts == 1 and info.reason == "ImagePullBackOff"
+    assert info.age_s is not None and info.age_s > 0

@@ -140,6 +140,8 @@ def test_a_410_gone_during_the_watch_is_survived(cluster: tuple[KubeEmulator, Ku
         result = await run_check(spec, settings=sandbox.settings, run_id=sandbox.run_id,
                                  sandbox=sandbox)
         assert sandbox._run is not None
+        app = sandbox._run.processes[-1]  # what the ProcessStarted event reads
+        assert (app.pid, app.pod, app.node) == (None, sandbox.name, "node-1")
         return result, sandbox._run.relists
 
     result, relists = asyncio.run(go())

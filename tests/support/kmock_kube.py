@@ -148,8 +148,11 @@ class KubeEmulator:
 
         self.run(store)
 
-    def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> bool:
-        """Replace a pod's status, as the kubelet would; False when the pod is gone."""
+    def patch_status(
+        self, namespace: str, name: str, status: dict[str, Any], node: str | None = None
+    ) -> bool:
+        """Replace a pod's status (and bind it to ``node``), as the scheduler and kubelet
+        would; False when the pod is gone."""
 
         def patch() -> bool:
             assert self._emu is not None
@@ -157,7 +160,10 @@ class KubeEmulator:
             if key not in self._emu.objects or self._emu.objects[key].deleted:
                 return False
             self.version += 1
-            self._emu.objects[key].patch({"status": status})
+            change: dict[str, Any] = {"status": status}
+            if node:
+                change["spec"] = {"nodeName": node}
+            self._emu.objects[key].patch(change)
             return True
 
         return bool(self.run(patch))
@@ -386,7 +392,7 @@ class _PodRunner:
             "conditions": [{"type": "PodScheduled", "status": "True"}],
             **extra,
         }
-        self.emulator.patch_status(self.namespace, self.name, status)
+        self.emulator.patch_status(self.namespace, self.name, status, node="node-1")
 
     def kill(self) -> None:
         self.killed.set()
