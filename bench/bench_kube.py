@@ -10,9 +10,12 @@ CPU figures below are the worker's alone.
   delete), counted by the client;
 * worker CPU per running pod: user + system time of this process while ``--pods`` pods run
   side by side for ``--hold`` seconds, divided by pods and seconds;
-* agent lag: from the app's "listening on" line to the agent's first ``ports`` marker
-  (both stamped by the same kubelet clock as they arrive), and the lag from that line to
-  the sequence's PortFound event on the worker.
+* bind → PortFound: from the app's "listening on" line to the sequence's PortFound event on
+  the worker (agent poll + agent log + log follow), with the test kubelet;
+* agent lag under podman + runc (``--podman-runs``, needs root): from the app's bind (its
+  own clock, printed) to the agent's detection (the time in its first ``ports`` marker),
+  and to the marker line coming out of the agent's container; the app opens its port a
+  second after start, so the agent is already polling.
 """
 
 from __future__ import annotations
@@ -67,12 +70,84 @@ async def _one(spec: object, settings: object, events: list | None = None) -> tu
     return api.calls, result
 
 
+DELAYED_APP = (
+    "import time, http.server as h\n"
+    "time.sleep(1.0)  # the agent is already polling when the port opens\n"
+    "server = h.ThreadingHTTPServer(('0.0.0.0', 8000), h.SimpleHTTPRequestHandler)\n"
+    "print('listening on 8000 at', time.time(), flush=True)\n"
+    "server.serve_forever()\n"
+)
+
+
+def podman_lag(runs: int) -> None:
+    """Bind → agent marker lag with the pod's containers under podman + runc."""
+    import json
+    import tempfile
+
+    from console.checker import run_check
+    from console.model import CheckSpec
+    from console.sandbox.kube_agent import MARKER
+    from console.settings import SandboxSettings
+    from tests.support.kmock_kube import KubeEmulator, Kubelet
+    from tests.support.podman_pod import PodmanRunner, ensure_podman, local_rootfs, podman_problem
+
+    problem = ensure_podman()
+    if problem:
+        print(f"podman lag: skipped ({problem})")
+        return
+    from console.sandbox.kube_logs import parse_timestamp
+
+    with tempfile.TemporaryDirectory() as scratch, local_rootfs(Path(scratch) / "rootfs") as fs:
+        problem = podman_problem(fs)
+        if problem:
+            print(f"podman lag: skipped ({problem})")
+            return
+        project = Path(scratch) / "project"
+        project.mkdir()
+        (project / "app.py").write_text(DELAYED_APP)
+        emulator = KubeEmulator().start()
+        runner = type("Runner", (PodmanRunner,), {"rootfs": fs})
+        kubelet = Kubelet(emulator, runner=runner).start()
+        os.environ["KUBECONFIG"] = str(emulator.kubeconfig(Path(scratch)))
+        lags: list[float] = []
+        seen: list[float] = []
+        try:
+            spec = CheckSpec(project=project, run="python3 app.py", settle=0.0, start_timeout=20)
+            for _ in range(runs):
+                result = asyncio.run(run_check(spec, settings=SandboxSettings(kind="kube")))
+                assert result.verdict.value == "pass", result.reason
+                pod = f"verdict-{result.run_id}"
+                logs = {c: lines for (_, p, c), lines in emulator.logs.items() if p == pod}
+                line = next(x for _, x in logs["app"] if "listening" in x)
+                bound = float(line.rsplit(" ", 1)[1])  # the app's own clock, at bind
+                stamp, marker = next(
+                    (t, json.loads(x[len(MARKER) :]))
+                    for t, x in logs["agent"]
+                    if x.startswith(MARKER)
+                    and json.loads(x[len(MARKER) :]).get("ev") == "ports"
+                    and json.loads(x[len(MARKER) :])["ports"]
+                )
+                lags.append((marker["t"] - bound) * 1000)
+                seen.append((parse_timestamp(stamp) - bound) * 1000)
+        finally:
+            kubelet.stop()
+            emulator.stop()
+    print(f"podman: app's bind → agent's detection: median {statistics.median(lags):.1f} ms,"
+          f" max {max(lags):.1f} ms over {runs} runs (compare bench_port_lag.py's bind →"
+          " PortFound for the local sandbox)")
+    print(f"podman: app's bind → marker line out of the agent's container: median"
+          f" {statistics.median(seen):.1f} ms, max {max(seen):.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--pods", type=int, default=4)
     parser.add_argument("--hold", type=float, default=5.0)
+    parser.add_argument("--podman-runs", type=int, default=10, help="0: skip the podman lag")
     args = parser.parse_args()
+    if args.podman_runs:
+        podman_lag(args.podman_runs)
 
     from console.model import CheckSpec, LogBatch, PortFound
     from console.settings import SandboxSettings

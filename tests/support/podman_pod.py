@@ -137,8 +137,13 @@ class PodmanRunner(_PodRunner):
 
     def kill(self) -> None:
         self.killed.set()
-        names = [f"{self.name}-{c}" for c in ("unpack", "install", "app", "agent", "pause")]
-        subprocess.run([*BASE, "rm", "-f", "-t", "0", *names], capture_output=True, timeout=60)
+        # The pause container last: the others use its network namespace.
+        for group in (("unpack", "install", "app", "agent"), ("pause",)):
+            names = [f"{self.name}-{c}" for c in group]
+            subprocess.run(
+                [*BASE, "rm", "--force", "--ignore", "--time", "0", *names],
+                capture_output=True, timeout=60,
+            )  # fmt: skip
         super().kill()
 
     def _run_pod(self, root: Path, spec: dict[str, Any]) -> None:
