@@ -145,7 +145,7 @@ def setup_objects(namespace: str, worker_namespace: str, max_pods: int) -> list[
                 {
                     "apiGroups": [""],
                     "resources": ["pods", "configmaps"],
-                    "verbs": ["create", "get", "list", "watch", "delete", "deletecollection"],
+                    "verbs": ["create", "get", "list", "watch", "delete"],
                 },
                 {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
                 {"apiGroups": [""], "resources": ["resourcequotas"], "verbs": ["get", "list"]},

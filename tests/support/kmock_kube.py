@@ -3,8 +3,8 @@
 Every reliance on kmock (pinned in pyproject's ``test`` extra) is in this module.  The
 emulator stores objects and serves create/get/patch/delete; reactions added here serve
 what it lacks: label-selected lists and watches with resource versions (and ``410 Gone``
-on demand), the ``log`` subresource (follow, timestamps, ``sinceTime`` at second
-precision like the real API, streams cut on demand) and delete-collection.
+on demand) and the ``log`` subresource (follow, timestamps, ``sinceTime`` at second
+precision like the real API, streams cut on demand).
 
 :class:`Kubelet` runs the pods it finds for real, as local processes: it unpacks the run's
 ConfigMap like the init container would, starts a "pause" process in a new network
@@ -108,9 +108,6 @@ class KubeEmulator:
             emu[QUOTAS, action.LIST] << self._list
             emu[PODS, action.WATCH] << self._watch
             emu[re.compile(r"/api/v1/namespaces/[^/]+/pods/[^/]+/log")] << self._log
-            emu[re.compile(r"/api/v1/namespaces/[^/]+/(pods|configmaps)$"), "delete"] << (
-                self._delete_collection
-            )
             self.url = str(server.url).rstrip("/")
             self._ready.set()
             await self._stop.wait()
@@ -167,22 +164,6 @@ class KubeEmulator:
             return True
 
         return bool(self.run(patch))
-
-    def delete_objects(self, kind: Any, namespace: str, selector: str | None) -> int:
-        """Delete every object that matches (delete-collection); returns how many."""
-
-        def delete() -> int:
-            assert self._emu is not None
-            count = 0
-            for (res, ns, _), obj in list(self._emu.objects.items()):
-                if res == kind and ns == namespace and not obj.deleted:
-                    if _selected(obj.raw, selector):
-                        obj.delete()
-                        count += 1
-            self.version += 1
-            return count
-
-        return int(self.run(delete))
 
     # --- reactions (on the emulator's loop) ----------------------------------------------
     def _kind_of(self, request: kmock.Request) -> Any:
@@ -271,22 +252,6 @@ class KubeEmulator:
             if not follow or key in self.log_ended or self.closing:
                 return
             await asyncio.sleep(WATCH_POLL)
-
-    async def _delete_collection(self, request: kmock.Request) -> dict[str, Any]:
-        self.requests += 1
-        kind = resource("", "v1", request.url.path.rsplit("/", 1)[1])
-        namespace = request.url.path.split("/")[4]
-        count = self.delete_objects_now(kind, namespace, request.params.get("labelSelector"))
-        return {"kind": "Status", "status": "Success", "details": {"count": count}}
-
-    def delete_objects_now(self, kind: Any, namespace: str, selector: str | None) -> int:
-        assert self._emu is not None
-        count = 0
-        for (res, ns, _), obj in list(self._emu.objects.items()):
-            if res == kind and ns == namespace and not obj.deleted and _selected(obj.raw, selector):
-                obj.delete()
-                count += 1
-        return count
 
     # --- logs (from any thread) ----------------------------------------------------------
     def append_log(self, namespace: str, pod: str, container: str, text: str) -> None:
