@@ -20,6 +20,7 @@ from typing import Any
 from console.errors import UsageError
 
 CONNECT_TIMEOUT = 5.0
+MAX_LINE = 1024 * 1024
 
 
 class KubeApiError(UsageError):
@@ -142,6 +143,11 @@ class KubeApi:
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 yield from lines
+                if len(pending) > MAX_LINE:
+                    # A line without end (a hostile app): hand it on in pieces rather
+                    # than hold it all.
+                    yield pending
+                    pending = b""
             if pending:
                 yield pending
         finally:

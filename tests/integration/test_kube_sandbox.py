@@ -170,3 +170,21 @@ def test_unreachable_and_unconfigured_are_one_line(
         connect(None)
     assert "no usable Kubernetes configuration" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("install", "verdict"),
+    [
+        ("echo installing > installed.txt", Verdict.PASS),
+        ("sh install_fail.sh", Verdict.INSTALL_FAILED),
+    ],
+)
+def test_install_runs_in_an_init_container(
+    cluster: tuple[KubeEmulator, Kubelet], install: str, verdict: Verdict
+) -> None:
+    spec = _spec("ok", install=install)
+    in_pod, local = _check(spec, "kube"), _check(spec, "local")
+    assert in_pod.verdict == local.verdict == verdict
+    assert [s.name for s in in_pod.stages] == [s.name for s in local.stages]
+    if verdict == Verdict.INSTALL_FAILED:
+        assert "Could not find a version" in in_pod.reason
