@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ RETRY_DELAY = 0.1
 MAX_RETRY_DELAY = 2.0
 NO_PROGRESS_DELAY = 0.4
 FINAL_READS = 50
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 # (unix time of the line, its text)
 LineSink = Callable[[float, str], None]
 
@@ -119,6 +121,7 @@ class LogFollower:
     def _read(self, follow: bool) -> None:
         """One request: deliver the lines not delivered yet."""
         skip = list(self._at_second)
+        skipping = False  # the pieces of a skipped overlong line are skipped with it
         lines = self.api.stream(
             self.path, self._query(follow), idle_timeout=IDLE_TIMEOUT, holder=self._response
         )
@@ -127,9 +130,18 @@ class LogFollower:
                 return
             line = raw.decode("utf-8", errors="replace").rstrip("\r")
             stamp, _, text = line.partition(" ")
+            if not _STAMP.match(stamp):
+                # A piece of an overlong line (cut by the stream reader): no timestamp of
+                # its own, and never a resume point.
+                if not skipping:
+                    self.lines += 1
+                    self.sink(time.time(), line)
+                continue
+            skipping = False
             if skip:
                 if skip[0] == stamp:
                     skip.pop(0)
+                    skipping = True
                     continue
                 skip = []  # the server sent something else: nothing more to skip
             second = stamp[:19]

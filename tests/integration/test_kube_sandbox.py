@@ -188,3 +188,19 @@ def test_install_runs_in_an_init_container(
     assert [s.name for s in in_pod.stages] == [s.name for s in local.stages]
     if verdict == Verdict.INSTALL_FAILED:
         assert "Could not find a version" in in_pod.reason
+
+
+def test_a_line_without_end_does_not_stall_the_log(cluster: tuple[KubeEmulator, Kubelet]) -> None:
+    run = (
+        "python3 -c \"import sys, http.server as h; sys.stdout.write('x' * 3000000 + '\\n');"
+        " print('after the long line', flush=True);"
+        " h.ThreadingHTTPServer(('0.0.0.0', 8000), h.SimpleHTTPRequestHandler).serve_forever()\""
+    )
+    events: list[Event] = []
+    spec = _spec("ok", run=run, health=None, expect_log=["after the long line"])
+    result = _check(spec, "kube", events.append)
+    assert result.verdict == Verdict.PASS, result.reason
+    texts = [line.text for e in events if isinstance(e, LogBatch) for line in e.lines]
+    assert texts.count("after the long line") == 1
+    pieces = [t for t in texts if t.startswith("x")]
+    assert len(pieces) > 1 and sum(map(len, pieces)) == 3_000_000  # each piece once
