@@ -79,3 +79,40 @@ def test_a_kube_worker_without_a_cluster_is_one_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "Kubernetes configuration" in done.stderr
+
+
+def test_a_stopped_kube_worker_deletes_its_pods(
+    kafka_broker: KafkaBroker,
+    kafka_prefix: str,
+    tmp_path: Path,
+    cluster: tuple[KubeEmulator, Kubelet, Path],
+) -> None:
+    import signal
+    import time
+
+    emulator, _, kubeconfig = cluster
+    url = kafka_broker.url(kafka_prefix)
+    env = dict(kafka_env(), KUBECONFIG=str(kubeconfig))  # the app starts in 3 s
+    queued = subprocess.run(
+        [*VERDICT, "--db", str(tmp_path / "console.db"), "run", str(FIXTURES / "slow.toml"),
+         "--queue", url, "--no-wait"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    worker = subprocess.Popen(
+        [*VERDICT, "--db", str(tmp_path / "worker.db"), "worker", "--queue", url,
+         "--grace", "0", "--sandbox", "kube"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not emulator.objects(PODS):
+            assert time.monotonic() < deadline, "the job never became a pod"
+            time.sleep(0.05)  # polling a condition with a deadline
+        worker.send_signal(signal.SIGTERM)
+        _, errors = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, errors
+    assert emulator.objects(PODS) == [] and emulator.objects(CONFIGMAPS) == []
