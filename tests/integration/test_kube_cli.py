@@ -97,3 +97,14 @@ def test_gc_removes_what_a_killed_run_left(cluster: tuple[KubeEmulator, dict[str
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("deleted") == 2
     assert emulator.objects(PODS) == [] and emulator.objects(CONFIGMAPS) == []
+
+
+def test_a_forbidden_verb_is_one_line_exit_2(cluster: tuple[KubeEmulator, dict[str, str]]) -> None:
+    emulator, env = cluster
+    emulator.forbid("GET", r"/namespaces/verdict-sandbox/pods$")
+    done = _verdict(["kube", "gc"], env)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "verdict kube: error: forbidden: cannot get pods in namespace verdict-sandbox"
+        " (check the worker's Role: verdict kube setup)\n"
+    )

@@ -76,6 +76,7 @@ class KubeEmulator:
         self.gone_watches = 0  # how many watch requests answer 410 Gone
         self.requests = 0
         self.closing = False
+        self.forbidden: list[tuple[str, re.Pattern[str]]] = []
         self._ready = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -103,6 +104,7 @@ class KubeEmulator:
         self._stop = asyncio.Event()
         async with KubernetesEmulator() as emu, Server(emu) as server:
             self._emu = emu
+            emu[re.compile(r".*")] << self._forbidden  # first: RBAC refusals on demand
             emu[PODS, action.LIST] << self._list
             emu[CONFIGMAPS, action.LIST] << self._list
             emu[QUOTAS, action.LIST] << self._list
@@ -168,6 +170,18 @@ class KubeEmulator:
     # --- reactions (on the emulator's loop) ----------------------------------------------
     def _kind_of(self, request: kmock.Request) -> Any:
         return request.resource
+
+    def forbid(self, method: str, path: str) -> None:
+        """Answer ``403 Forbidden`` to ``method`` on paths matching the regex ``path``."""
+        self.forbidden.append((method.upper(), re.compile(path)))
+
+    async def _forbidden(self, request: kmock.Request) -> dict[str, Any]:
+        for method, pattern in self.forbidden:
+            if str(request.method).upper().endswith(method) and pattern.search(request.url.path):
+                raise kmock.KubernetesError(
+                    status=403, reason="Forbidden", message=f"RBAC: {request.url.path}"
+                )
+        raise NotImplementedError  # not refused: the next reaction serves it
 
     async def _list(self, request: kmock.Request) -> dict[str, Any]:
         self.requests += 1
