@@ -37,7 +37,8 @@ PYAPP = ROOT / "tests" / "fixtures" / "pyapp"
 
 
 def _cluster(conn: object, stop: object) -> None:
-    from tests.support.kmock_kube import KubeEmulator, Kubelet
+    from tests.support.kmock_kube import KubeEmulator
+    from tests.support.kubelet import Kubelet
 
     emulator = KubeEmulator().start()
     kubelet = Kubelet(emulator).start()
@@ -88,7 +89,8 @@ def podman_lag(runs: int) -> None:
     from console.model import CheckSpec
     from console.sandbox.kube_agent import MARKER
     from console.settings import SandboxSettings
-    from tests.support.kmock_kube import KubeEmulator, Kubelet
+    from tests.support.kmock_kube import KubeEmulator
+    from tests.support.kubelet import Kubelet
     from tests.support.podman_pod import PodmanRunner, ensure_podman, local_rootfs, podman_problem
 
     problem = ensure_podman()

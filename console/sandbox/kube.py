@@ -40,6 +40,7 @@ from console.sandbox.base import LineCallback, Phase, PortHit
 from console.sandbox.kube_agent import MARKER
 from console.sandbox.kube_api import KubeApi, KubeApiError, connect
 from console.sandbox.kube_logs import LogFollower
+from console.sandbox.kube_status import cannot_run_reason, container_status, init_failure
 from console.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
@@ -49,51 +50,6 @@ MARKER_SLACK = 5.0  # how much later than its own timeout an agent's answer may 
 WATCH_SECONDS = 60
 FINAL_READ_TIMEOUT = 3.0
 DRAIN_TIMEOUT = 5.0  # how long the end of a log may lag behind the container's end
-IMAGE_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
-CONFIG_FAILURES = frozenset(
-    {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
-)
-
-
-def container_status(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
-    """The status of container ``name`` (init or regular) in a pod object."""
-    status = pod.get("status") or {}
-    for key in ("initContainerStatuses", "containerStatuses"):
-        for entry in status.get(key) or []:
-            if entry.get("name") == name:
-                return dict(entry)
-    return None
-
-
-def cannot_run_reason(pod: dict[str, Any], container: str) -> str | None:
-    """Why ``container`` will never run, or None while it still may."""
-    status = pod.get("status") or {}
-    for condition in status.get("conditions") or []:
-        if (
-            condition.get("type") == "PodScheduled"
-            and condition.get("status") == "False"
-            and condition.get("reason") == "Unschedulable"
-        ):
-            return f"the pod could not be scheduled: {condition.get('message') or 'no node fits'}"
-    entry = container_status(pod, container) or {}
-    waiting = (entry.get("state") or {}).get("waiting") or {}
-    reason = waiting.get("reason") or ""
-    message = waiting.get("message") or ""
-    if reason in IMAGE_FAILURES:
-        return f"image {entry.get('image', '?')} could not be pulled ({reason}: {message})"
-    if reason in CONFIG_FAILURES:
-        return f"the container could not be created ({reason}: {message})"
-    return None
-
-
-def _init_failure(pod: dict[str, Any]) -> str:
-    for entry in (pod.get("status") or {}).get("initContainerStatuses") or []:
-        ended = (entry.get("state") or {}).get("terminated") or {}
-        if ended.get("exitCode"):
-            return f": init container {entry.get('name')} exited with {ended['exitCode']}"
-    return ""
-
-
 class PodRun:
     """The shared state of one run's pod: its latest status, the agent's findings, and the
     threads that watch and follow it."""
@@ -342,7 +298,7 @@ class KubeProcess:
         if phase in ("Failed", "Succeeded"):
             # The pod ended before this container ran (an init container failed).
             self._finish(CANNOT_RUN, f"the pod ended ({phase}) before {self.container} ran"
-                         + _init_failure(run.pod))
+                         + init_failure(run.pod))
             return
         reason = cannot_run_reason(run.pod, self.container)
         if reason is not None:

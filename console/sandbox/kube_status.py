@@ -1,4 +1,5 @@
-"""What the console shows of the cluster: the pods of our runs, one typed row each.
+"""Reading pods: why a container cannot run, and what the console shows of the cluster
+(the pods of our runs, one typed row each).
 
 The detected port is not stored on the pod (that would need a ``patch`` verb for workers);
 it reaches the console as the run's ``PortFound`` event, joined on :attr:`PodInfo.run_id`.
@@ -14,6 +15,52 @@ from typing import Any
 from console.sandbox.kube_api import KubeApi
 from console.sandbox.kube_pod import LABEL_RUN, SELECTOR
 from console.settings import SandboxSettings
+
+IMAGE_FAILURES = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName"})
+CONFIG_FAILURES = frozenset(
+    {"CreateContainerConfigError", "CreateContainerError", "RunContainerError"}
+)
+
+
+def container_status(pod: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The status of container ``name`` (init or regular) in a pod object."""
+    status = pod.get("status") or {}
+    for key in ("initContainerStatuses", "containerStatuses"):
+        for entry in status.get(key) or []:
+            if entry.get("name") == name:
+                return dict(entry)
+    return None
+
+
+def cannot_run_reason(pod: dict[str, Any], container: str) -> str | None:
+    """Why ``container`` will never run, or None while it still may."""
+    status = pod.get("status") or {}
+    for condition in status.get("conditions") or []:
+        if (
+            condition.get("type") == "PodScheduled"
+            and condition.get("status") == "False"
+            and condition.get("reason") == "Unschedulable"
+        ):
+            return f"the pod could not be scheduled: {condition.get('message') or 'no node fits'}"
+    entry = container_status(pod, container) or {}
+    waiting = (entry.get("state") or {}).get("waiting") or {}
+    reason = waiting.get("reason") or ""
+    message = waiting.get("message") or ""
+    if reason in IMAGE_FAILURES:
+        return f"image {entry.get('image', '?')} could not be pulled ({reason}: {message})"
+    if reason in CONFIG_FAILURES:
+        return f"the container could not be created ({reason}: {message})"
+    return None
+
+
+def init_failure(pod: dict[str, Any]) -> str:
+    """Which init container failed, as a clause for a reason (empty when none did)."""
+    for entry in (pod.get("status") or {}).get("initContainerStatuses") or []:
+        ended = (entry.get("state") or {}).get("terminated") or {}
+        if ended.get("exitCode"):
+            return f": init container {entry.get('name')} exited with {ended['exitCode']}"
+    return ""
+
 
 
 @dataclass(frozen=True)

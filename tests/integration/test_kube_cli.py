@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.kmock_kube import CONFIGMAPS, PODS, KubeEmulator, Kubelet
+from tests.support.kmock_kube import CONFIGMAPS, PODS, KubeEmulator
+from tests.support.kubelet import Kubelet
 
 PYAPP = Path(__file__).parents[1] / "fixtures" / "pyapp"
 pytestmark = pytest.mark.skipif(

@@ -14,7 +14,8 @@ from console.checker import run_check
 from console.model import CheckSpec, ExitClass, Verdict
 from console.sandbox.kube_agent import MARKER
 from console.settings import SandboxSettings
-from tests.support.kmock_kube import PODS, KubeEmulator, Kubelet
+from tests.support.kmock_kube import PODS, KubeEmulator
+from tests.support.kubelet import Kubelet
 from tests.support.podman_pod import PodmanRunner, ensure_podman, local_rootfs, podman_problem
 
 PYAPP = Path(__file__).parents[1] / "fixtures" / "pyapp"

@@ -16,7 +16,8 @@ from console.model import CheckResult, CheckSpec, Event, ExitClass, LogBatch, Ve
 from console.sandbox.kube import KubeSandbox
 from console.sandbox.kube_api import connect
 from console.settings import SandboxSettings
-from tests.support.kmock_kube import CONFIGMAPS, PODS, KubeEmulator, Kubelet
+from tests.support.kmock_kube import CONFIGMAPS, PODS, KubeEmulator
+from tests.support.kubelet import Kubelet
 
 pytestmark = pytest.mark.skipif(
     shutil.which("unshare") is None or shutil.which("nsenter") is None,

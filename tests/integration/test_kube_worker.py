@@ -14,7 +14,8 @@ import pytest
 from tests.integration.test_kafka_workers import FIXTURES, kafka_env, verdicts_of_job
 from tests.support.cli import VERDICT
 from tests.support.kafka_broker import KafkaBroker
-from tests.support.kmock_kube import CONFIGMAPS, PODS, KubeEmulator, Kubelet
+from tests.support.kmock_kube import CONFIGMAPS, PODS, KubeEmulator
+from tests.support.kubelet import Kubelet
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(150)]
 

@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.support.kmock_kube import CONFIGMAPS, _PodRunner, _running, _terminated
+from tests.support.kmock_kube import CONFIGMAPS
+from tests.support.kubelet import _PodRunner, _running, _terminated
 
 RUN_AS = "10001"
 BASE = ["podman", "--runtime", "runc"]
