@@ -1,12 +1,12 @@
 """A test kubelet for the emulator of :mod:`tests.support.kmock_kube`.
 
 :class:`Kubelet` runs the pods it finds for real, as local processes: it unpacks the run's
-ConfigMap with the agent's own ``unpack``, as the init container would, starts a "pause" process in a new network
-namespace (``unshare -n``), and runs the app and the probe agent inside it (``nsenter``),
-so the agent sees only the pod's sockets.  Their output
-becomes the containers' logs and their ends the container statuses.  What a kubelet
-reports without running anything (an image pull failure, an unschedulable pod, an OOM
-kill, a deadline) is scripted per run with :meth:`Kubelet.script`.
+ConfigMap with the agent's own ``unpack``, as the init container would, starts a "pause"
+process in a new network namespace (``unshare -n``), and runs the app and the probe agent
+inside it (``nsenter``), so the agent sees only the pod's sockets.  Their output becomes
+the containers' logs and their ends the container statuses.  What a kubelet reports
+without running anything (an image pull failure, an unschedulable pod, an OOM kill, a
+deadline) is scripted per run with :meth:`Kubelet.script`.
 """
 
 from __future__ import annotations
