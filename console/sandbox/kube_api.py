@@ -37,9 +37,12 @@ def _describe(method: str, path: str) -> str:
     verbs = {"GET": "get", "POST": "create", "DELETE": "delete", "PATCH": "patch"}
     verb = verbs.get(method, method)
     parts = [p for p in path.split("?")[0].split("/") if p]
-    namespace = parts[parts.index("namespaces") + 1] if "namespaces" in parts else None
-    tail = parts[parts.index("namespaces") + 2 :] if namespace else parts[2:]
-    resource = "/".join(tail[:1] + tail[2:3]) if tail else (parts[-1] if parts else "")
+    # /api/v1/... or /apis/GROUP/VERSION/...; then [namespaces/NS/]PLURAL[/NAME[/SUB]]
+    rest = parts[2:] if parts[:1] == ["api"] else parts[3:]
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    resource = "/".join(rest[:1] + rest[2:3]) if rest else (parts[-1] if parts else "")
     where = f" in namespace {namespace}" if namespace else ""
     return f"{verb} {resource}{where}"
 

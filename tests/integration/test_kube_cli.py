@@ -109,3 +109,4 @@ def test_a_forbidden_verb_is_one_line_exit_2(cluster: tuple[KubeEmulator, dict[s
         "verdict kube: error: forbidden: cannot get pods in namespace verdict-sandbox"
         " (check the worker's Role: verdict kube setup)\n"
     )
+

@@ -166,3 +166,20 @@ def test_unpack_refuses_links_and_escapes(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="refused"):
             kube_agent.safe_extract(str(bad), str(dest))
     assert not (tmp_path / "escape.py").exists() and not (dest / "link").exists()
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "said"),
+    [
+        ("POST", "/api/v1/namespaces", "create namespaces"),
+        ("GET", "/api/v1/namespaces/ns/pods", "get pods in namespace ns"),
+        ("GET", "/api/v1/namespaces/ns/pods/p/log", "get pods/log in namespace ns"),
+        ("POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/ns/roles",
+         "create roles in namespace ns"),
+        ("DELETE", "/api/v1/namespaces/ns/configmaps/c", "delete configmaps in namespace ns"),
+    ],
+)
+def test_failed_calls_name_the_verb_and_resource(method: str, path: str, said: str) -> None:
+    from console.sandbox.kube_api import _describe
+
+    assert _describe(method, path) == said
