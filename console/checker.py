@@ -182,15 +182,9 @@ async def run_check(
     spec = validate_spec(spec)
     run_id = run_id or new_run_id()
     if sandbox is None:
-        from console.sandbox.local import LocalSandbox
+        from console.sandbox import make_sandbox
 
-        sandbox = LocalSandbox(
-            run_id,
-            settings=settings,
-            memory_mb=spec.memory_mb,
-            env=spec.env,
-            port_env=spec.port_env,
-        )
+        sandbox = make_sandbox(settings, run_id, spec)
     check = ProbeRun(spec, settings, run_id, emit, sandbox)
     check.emit(
         RunStarted(
@@ -244,7 +238,10 @@ async def run_check(
             )
     elif decision.verdict in (Verdict.CRASHED, Verdict.EXITED_EARLY) and proc is not None:
         exit_info = probes.classify_exit(
-            proc.returncode, oom_hint=proc.oom_killed, log_tail=check.logs.last_lines()
+            proc.returncode,
+            oom_hint=proc.oom_killed,
+            killed_by_us=proc.killed_by_us,  # a pod's own deadline ended it
+            log_tail=check.logs.last_lines(),
         )
         if proc.oom_killed:
             decision.reason = (

@@ -21,6 +21,7 @@ COMMANDS = (
     "show",
     "run",
     "worker",
+    "kube",
     "rerun",
     "usage",
     "explain",

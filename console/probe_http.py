@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 HTTP_TIMEOUT = 10.0  # upper bound of one request; the start deadline may cut it shorter
@@ -70,18 +71,20 @@ async def probe_health(
     attempts: int = HEALTH_ATTEMPTS,
     interval: float = HEALTH_INTERVAL,
     deadline: float | None = None,
+    get: Callable[..., Awaitable[HttpAnswer]] | None = None,
 ) -> tuple[HttpAnswer, int]:
     """GET the health path until it answers 2xx or the attempts run out.
 
     ``deadline`` (``time.monotonic()``) ends the retries: the first attempt always gets
     ``request_timeout``, later ones only the time left, so a hanging endpoint cannot stretch
     the start timeout by the number of attempts.  Returns the last answer and the number of
-    attempts made.
+    attempts made.  ``get`` replaces :func:`http_get` (a sandbox probing from inside).
     """
+    get = get or http_get
     answer = HttpAnswer(None, "not tried")
     timeout = request_timeout
     for attempt in range(1, attempts + 1):
-        answer = await http_get(host, port, path, request_timeout=timeout)
+        answer = await get(host, port, path, request_timeout=timeout)
         if answer.status is not None and 200 <= answer.status < 300:
             return answer, attempt
         if attempt == attempts:

@@ -293,6 +293,12 @@ class ProbeRun:
                 return hit
             await asyncio.sleep(PORT_POLL_INTERVAL)
 
+    @property
+    def http_get(self) -> Callable[..., Awaitable[HttpAnswer]]:
+        """How HTTP probes are made: a sandbox that probes from inside (a pod's agent)
+        offers ``http_get`` on its process; otherwise a direct request."""
+        return getattr(self.proc, "http_get", None) or http_get
+
     async def get_root(self, hit: PortHit, deadline: float) -> tuple[PortHit, HttpAnswer, str]:
         """``GET /``; when the port turns out closed (the app moved), follow the app to the
         port it listens on next.  Returns the port used, the answer, and a note on moves."""
@@ -302,7 +308,7 @@ class ProbeRun:
             remaining = deadline - time.monotonic()
             timeout = min(HTTP_TIMEOUT, max(remaining, 1.0))
             reply = await self.until(
-                http_get(hit.connect_host, hit.port, "/", request_timeout=timeout), None
+                self.http_get(hit.connect_host, hit.port, "/", request_timeout=timeout), None
             )
             assert reply is not None
             answer = reply
@@ -418,6 +424,7 @@ class ProbeRun:
                         spec.health,
                         request_timeout=min(HTTP_TIMEOUT, max(remaining, 1.0)),
                         deadline=deadline,
+                        get=self.http_get,
                     ),
                     None,
                 )

@@ -78,6 +78,19 @@ class SandboxSettings(BaseModel):
     network: Literal["host", "none"] = "host"
     max_copy_mb: int = Field(default=1024, gt=0, le=MAX_MEMORY_MB)
     max_copy_files: int = Field(default=100_000, gt=0, le=MAX_COUNT)
+    # Kubernetes sandboxes (kind = "kube"): one pod per run in a namespace of its own.
+    kube_namespace: str = "verdict-sandbox"
+    kube_context: str | None = None  # kubeconfig context; None: current, or in-cluster
+    kube_images: dict[str, str] = Field(
+        default_factory=lambda: {"python": "python:3.12-slim", "node": "node:22-slim"}
+    )
+    kube_agent_image: str = "python:3.12-slim"  # the probe agent's sidecar (stdlib only)
+    kube_node_selector: dict[str, str] = Field(default_factory=dict)
+    kube_tolerations: list[dict[str, str]] = Field(default_factory=list)
+    kube_cpu: str = "1"
+    kube_ephemeral_mb: int = Field(default=1024, gt=0, le=MAX_MEMORY_MB)
+    kube_max_pods: int = Field(default=20, gt=0, le=MAX_COUNT)
+    kube_request_timeout: float = Field(default=10.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
 
 
 class QueueSettings(BaseModel):

@@ -63,6 +63,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="none: run the project without network access (the probes still reach it)",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    from console.commands.kube import add_sandbox_options
+
+    add_sandbox_options(parser)
     parser.set_defaults(func=run)
 
 
@@ -125,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
     spec = _spec(args, defaults)
     refuse_source(Path(args.path), paths.data_dir())
     checked = validate_spec(spec)  # bad input ends here, before anything runs
+    from console.commands.kube import apply_sandbox_options
+
+    if apply_sandbox_options(args, settings, checked):
+        return 0  # --dry-run: the objects were printed, nothing ran
     db = open_recording_db(settings)
     if not args.run:
         from console.detect import detect_run

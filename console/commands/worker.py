@@ -37,7 +37,10 @@ def add_parser(sub: Any) -> None:
     )
     parser.add_argument("--queue", help="kafka://HOST:PORT[?prefix=P] (or VERDICT_QUEUE_URL)")
     parser.add_argument("--slots", type=positive_int, help="jobs running at once")
-    parser.add_argument("--sandbox", choices=["local"], help="where projects run (local)")
+    parser.add_argument(
+        "--sandbox", choices=["local", "kube"], help="where projects run (local or kube pods)"
+    )
+    parser.add_argument("--context", help="kubeconfig context for --sandbox kube")
     parser.add_argument(
         "--grace",
         type=seconds_arg,
@@ -56,18 +59,35 @@ def handle(args: argparse.Namespace) -> int:
         raise UsageError("--queue: a worker needs kafka://HOST:PORT (embedded runs in 'run')")
     if args.sandbox:
         settings.sandbox.kind = args.sandbox
+    if args.context:
+        settings.sandbox.kube_context = args.context
     if args.grace < 0:
         raise UsageError(f"--grace: must be 0 or more, got {args.grace}")
     slots = args.slots or settings.queue.slots
     logging.basicConfig(level=logging.WARNING, format="verdict worker: %(message)s")
+    capacity = None
+    if settings.sandbox.kind == "kube":
+        from console.sandbox.kube_capacity import cluster_capacity
+
+        capacity = cluster_capacity(settings.sandbox, slots)  # a bad cluster ends here
     db = open_recording_db(settings)
     try:
-        return asyncio.run(_serve(url, settings, db, slots, args.grace, not args.quiet))
+        return asyncio.run(
+            _serve(url, settings, db, slots, args.grace, not args.quiet, capacity)
+        )
     finally:
         db.close()
 
 
-async def _serve(url: Any, settings: Any, db: Any, slots: int, grace: float, chatty: bool) -> int:
+async def _serve(
+    url: Any,
+    settings: Any,
+    db: Any,
+    slots: int,
+    grace: float,
+    chatty: bool,
+    capacity: Any = None,
+) -> int:
     from console.engine import Engine
     from console.model import Event, JobFinished, JobStarted
 
@@ -76,7 +96,7 @@ async def _serve(url: Any, settings: Any, db: Any, slots: int, grace: float, cha
             what = "started" if isinstance(event, JobStarted) else event.verdict.value
             print(f"{event.job_id} {event.run_id}: {what}", file=sys.stderr, flush=True)
 
-    engine = Engine(settings, db, queue_url=url, slots=slots, role="worker")
+    engine = Engine(settings, db, queue_url=url, slots=slots, role="worker", capacity=capacity)
     engine.subscribe(say)
     stop = asyncio.Event()
     with StopOnSignals(stop):

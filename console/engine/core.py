@@ -57,6 +57,8 @@ class Engine:
         role: see the module docstring; by default ``local`` for the embedded queue and
             ``client`` for Kafka.
         process: the per-job pipeline (tests swap it).
+        capacity: how many jobs may start (default: slots and machine headroom; a
+            Kubernetes worker passes the cluster's quota).
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class Engine:
         slots: int | None = None,
         role: Role | None = None,
         process: Callable[..., Awaitable[Any]] | None = None,
+        capacity: Any = None,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -80,6 +83,7 @@ class Engine:
         self.worker: Worker | None = None
         self.failure: BaseException | None = None  # what stopped the engine's own work
         self._process = process
+        self._capacity = capacity
         self._queue: Any = None
         self._publisher: Any = None
         self._watcher: Any = None
@@ -185,7 +189,7 @@ class Engine:
         extra: dict[str, Any] = {"process": self._process} if self._process else {}
         return Worker(
             queue,
-            Capacity.from_settings(self.settings.queue, self.slots),
+            self._capacity or Capacity.from_settings(self.settings.queue, self.slots),
             db=self.db,
             generator_for=GeneratorCache(self.settings, self.db),
             settings=self.settings,
