@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import NoReturn
 
 from console.errors import UsageError, one_line
+from console.signals import Stopped, end_on_sigterm
 
 COMMANDS = (
     "check",
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    end_on_sigterm()
     try:
         return int(args.func(args) or 0)
     except UsageError as exc:
@@ -69,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Stopped as stopped:
+        return 128 + stopped.signum
 
 
 def entry() -> NoReturn:

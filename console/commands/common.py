@@ -220,6 +220,11 @@ def seconds_arg(text: str) -> float:
     return _argparse_type(lambda value: seconds(value, "the value"))(text)
 
 
+def grace_arg(text: str) -> float:
+    """argparse type: a finite number of seconds, 0 or more (0: no grace at all)."""
+    return _argparse_type(lambda value: seconds(value, "the value", allow_zero=True))(text)
+
+
 def run_id_arg(text: str) -> str:
     """argparse type: a run id or a prefix of one (see :func:`run_id_text`)."""
     return _argparse_type(run_id_text)(text)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from console.commands.common import open_recording_db, positive_int, settings_from_args
 from console.errors import UsageError
-from console.model import Event, Job, JobFinished, JobStarted, StageChanged
+from console.model import Event, Job, JobFinished, JobQueued, JobStarted, StageChanged
 from console.queue.base import QueueUrl, parse_queue_url
 from console.signals import StopOnSignals
 from storage import jobs as job_store
@@ -185,6 +185,7 @@ class ProgressDisplay:
         self.running: dict[str, str] = {}  # run_id -> "combination: stage"
         self.names: dict[str, str] = {}  # job_id -> combination key
         self.title = title
+        self.announced = False
         self._live: Any = None
         if self.stream.isatty():
             from rich.console import Console
@@ -201,6 +202,13 @@ class ProgressDisplay:
 
     def handle(self, event: Event) -> None:
         """Update the display from one event."""
+        if isinstance(event, JobQueued) and not self.announced:
+            # Say at once that work has begun (a script watching stderr knows it can stop us).
+            self.announced = True
+            if self._live is None:
+                what = self.title or "verdict run"
+                print(f"{what}: {self.total} job(s) queued", file=self.stream, flush=True)
+            return
         if isinstance(event, JobStarted):
             self.running[event.run_id] = self.names.get(event.job_id, event.job_id)
         elif isinstance(event, StageChanged) and event.run_id in self.running:

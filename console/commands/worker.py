@@ -16,9 +16,9 @@ import sys
 from typing import Any
 
 from console.commands.common import (
+    grace_arg,
     open_recording_db,
     positive_int,
-    seconds_arg,
     settings_from_args,
 )
 from console.errors import UsageError
@@ -43,7 +43,7 @@ def add_parser(sub: Any) -> None:
     parser.add_argument("--context", help="kubeconfig context for --sandbox kube")
     parser.add_argument(
         "--grace",
-        type=seconds_arg,
+        type=grace_arg,
         default=30.0,
         help="seconds running jobs may finish after SIGTERM (default 30)",
     )

@@ -361,6 +361,8 @@ def _delete_pod(run: PodRun, grace: float) -> None:
 class KubeSandbox:
     """A run's pod in the sandbox namespace (see the module docstring)."""
 
+    kind = "kube"  # said in ProcessStarted events
+
     def __init__(
         self,
         run_id: str,

@@ -317,6 +317,8 @@ class LocalProcess:
 class LocalSandbox:
     """Runs a project's commands as local subprocesses, one fresh directory per run."""
 
+    kind = "local"  # said in ProcessStarted events
+
     def __init__(
         self,
         run_id: str,

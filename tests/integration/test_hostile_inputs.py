@@ -177,6 +177,6 @@ def _stopped_by_sigterm(argv: list[str], ready: str) -> int:
 def test_run_and_check_end_alike_on_sigterm(tmp_path: Path) -> None:
     db = ["--db", str(tmp_path / "verdict.db")]
     check = _stopped_by_sigterm([*VERDICT, *db, "check", str(PYAPP), "--settle", "60"], "running")
-    run = _stopped_by_sigterm([*VERDICT, *db, "run", str(_matrix(tmp_path))], "")
+    run = _stopped_by_sigterm([*VERDICT, *db, "run", str(_matrix(tmp_path))], "queued")
     assert check == 143
     assert run == 143

@@ -165,7 +165,8 @@ def test_after_a_sigkill_the_rerun_ends_the_killed_run_and_leaves_no_process(
         process.send_signal(signal.SIGKILL)  # the process only: its sandbox is orphaned
         process.wait(10)
     marker = f"VERDICT_RUN={killed_run}".encode()
-    assert proctree.scan_marked(marker), "the orphaned app should still be running here"
+    # Its app may be gone already (it dies with the harness where namespaces are permitted);
+    # either way the next run must end the killed run and leave nothing of it running.
     try:
         result = run_verdict("run", str(FIXTURES / "slow.toml"), "--json", db=db)
         assert result.returncode == 0, result.stderr
