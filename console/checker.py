@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from console import probes
-from console.detect import detect_run
+from console.detect import LOOKED_FOR, Detection, detect_run
 from console.errors import UsageError
 from console.fingerprint import fingerprint
 from console.model import (
@@ -35,6 +35,7 @@ from console.model import (
     VerdictReached,
 )
 from console.probes import Decision, ProbeRun, clip
+from console.reasons import real_error_line, relative_to_project
 from console.sandbox.base import Phase, Sandbox
 from console.settings import SandboxSettings
 
@@ -86,14 +87,15 @@ def validate_spec(spec: CheckSpec) -> CheckSpec:
         raise UsageError("the settle window cannot be negative")
     if spec.memory_mb <= 0:
         raise UsageError("--memory-mb must be a positive number")
-    if spec.run and spec.run.strip():
+    explicit_run = bool(spec.run and spec.run.strip())
+    found = detect_run(project) if not (explicit_run and spec.install) else None
+    if explicit_run:
+        # The install is still inferred from the dependency files when none is given.
+        if found is not None and found.plans and not spec.install:
+            return _checked_port_env(spec.model_copy(update={"install": _joined(found)}))
         return _checked_port_env(spec)
-    found = detect_run(project)
     if found is None:
-        raise UsageError(
-            f"nothing to run in {project}: pass --run, or add verdict.toml, package.json,"
-            " manage.py, app.py/main.py/server.py or server.js/index.js/app.js"
-        )
+        raise UsageError(f"nothing to run in {project}: pass --run; looked for {LOOKED_FOR}")
     update: dict[str, object] = {"run": found.run}
     if found.install and not spec.install:
         update["install"] = found.install
@@ -102,6 +104,44 @@ def validate_spec(spec: CheckSpec) -> CheckSpec:
     if found.port_env and spec.port_env == "PORT":
         update["port_env"] = found.port_env
     return _checked_port_env(spec.model_copy(update=update))
+
+
+def _joined(found: Detection) -> str:
+    return " && ".join(plan.command for plan in found.plans)
+
+
+def inferred_detection(spec: CheckSpec, checked: CheckSpec) -> Detection | None:
+    """The detection whose inferred install ``checked`` uses (None when the install was
+    given): its plans may be restored from the shared cache and its PATH entries used."""
+    if spec.install:
+        return None
+    found = detect_run(Path(spec.project))
+    if found is None or not found.plans or checked.install != _joined(found):
+        return None
+    return found
+
+
+async def _restore_dependencies(check: ProbeRun, project_dir: Path, found: Detection) -> str | None:
+    """Restore what the shared cache has into the run's copy; the install left to run in
+    the sandbox (None when everything was restored)."""
+    from console import depcache
+
+    notes: list[str] = []
+    remaining: list[str] = []
+    stage = check.begin("restore", "shared dependency cache")
+    restored_any = False
+    for plan in found.plans:
+        restored = await asyncio.to_thread(depcache.restore, plan, project_dir, notes.append)
+        if restored is None:
+            remaining.append(plan.command)
+        else:
+            restored_any = True
+            if restored.remaining:
+                remaining.append(restored.remaining)
+    for note in notes:  # the log is the loop's: written here, not from the thread
+        check.logs.system(note)
+    check.end(stage, True, "restored" if restored_any else "not used")
+    return " && ".join(remaining) or None
 
 
 def _checked_port_env(spec: CheckSpec) -> CheckSpec:
@@ -118,8 +158,13 @@ def _checked_port_env(spec: CheckSpec) -> CheckSpec:
 
 
 def _last_words(check: ProbeRun, phase: str) -> str:
-    """The last non-empty line of a phase (stderr first): shown when there is no trace."""
+    """The last non-empty line of a phase (stderr first): shown when there is no trace.
+    For the install, the line naming the package manager's real error."""
     lines = [line for line in check.logs.tail if line.phase == phase and line.text.strip()]
+    if phase == "install":
+        found = real_error_line([line.text for line in lines if line.stream != "system"])
+        if found:
+            return clip(found)
     for stream in ("stderr", "stdout"):
         chosen = [line for line in lines if line.stream == stream]
         if chosen:
@@ -178,7 +223,9 @@ async def run_check(
         UsageError: the spec is invalid (checked before anything runs).
     """
     settings = settings or SandboxSettings()
+    given = spec
     spec = validate_spec(spec)
+    found = inferred_detection(given, spec)
     run_id = run_id or new_run_id()
     if sandbox is None:
         from console.sandbox.local import LocalSandbox
@@ -190,6 +237,8 @@ async def run_check(
             env=spec.env,
             port_env=spec.port_env,
         )
+    if found is not None and hasattr(sandbox, "path_prepend"):
+        sandbox.path_prepend = list(found.path_prepend)  # the run's virtualenv first on PATH
     check = ProbeRun(spec, settings, run_id, emit, sandbox)
     check.emit(
         RunStarted(
@@ -210,8 +259,11 @@ async def run_check(
         await sandbox.prepare(Path(spec.project))
         for note in getattr(sandbox, "notes", ()):  # only some sandboxes have something to say
             check.logs.system(note)
-        if spec.install:
-            decision = await check.install(spec.install)
+        install = spec.install
+        if found is not None:
+            install = await _restore_dependencies(check, sandbox.project_dir, found)
+        if install:
+            decision = await check.install(install)
         if decision is None:
             decision = await check.sequence()
             check.logs.stop_watching()
@@ -267,7 +319,7 @@ async def run_check(
     result = CheckResult(
         run_id=run_id,
         verdict=decision.verdict,
-        reason=decision.reason,
+        reason=relative_to_project(decision.reason, str(sandbox.project_dir)),
         exit=exit_info,
         port=decision.port.port if decision.port else None,
         http_root=decision.http_root,
@@ -287,4 +339,4 @@ async def run_check(
     return result
 
 
-__all__ = ["new_run_id", "run_check", "validate_spec"]
+__all__ = ["inferred_detection", "new_run_id", "run_check", "validate_spec"]

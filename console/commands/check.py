@@ -12,8 +12,13 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from console.errors import UsageError
+
+if TYPE_CHECKING:
+    from console.detect import Detection
+    from console.model import CheckResult, CheckSpec
 
 DESCRIPTION = (
     "Copy the project into a fresh sandbox, start it, and decide whether it works: process"
@@ -55,6 +60,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--env", metavar="K=V", action="append", default=[], help="extra environment variable"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--explain-detect",
+        action="store_true",
+        help="say what install and start were detected, from which file and why; run nothing",
+    )
     parser.set_defaults(func=run)
 
 
@@ -109,17 +119,19 @@ def run(args: argparse.Namespace) -> int:
         env=_env(args.env),
     )
     checked = validate_spec(spec)  # bad input ends here, before anything runs
+    from console.detect import detect_run
+
+    found = detect_run(Path(args.path))
+    if args.explain_detect:
+        return _explain(found, checked, args)
     db = open_db(settings)
     if not args.run:
-        from console.detect import detect_run
-
-        found = detect_run(Path(args.path))
         source = found.source if found else "?"
         print(f"verdict check: running {checked.run!r} (detected from {source})", file=sys.stderr)
     try:
         recorder = Recorder(db)
         result, received = asyncio.run(
-            run_until_signal(run_check(checked, settings=defaults, emit=recorder.handle))
+            run_until_signal(run_check(spec, settings=defaults, emit=recorder.handle))
         )
         if result is None:
             # Stopped by SIGINT/SIGTERM: run_check's cleanup has killed the whole tree.
@@ -133,9 +145,53 @@ def run(args: argparse.Namespace) -> int:
     finally:
         db.close()
     if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        print(json.dumps(_json(result, checked, found, args), ensure_ascii=False))
     else:
         from console.report import print_check
 
         print_check(result)
     return 0 if result.verdict == Verdict.PASS else 1
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def _origin(found: Detection | None, args: argparse.Namespace) -> dict[str, str | None]:
+    """Where the run and install commands came from."""
+    run_from = "--run" if args.run else (found.source if found else None)
+    if args.install:
+        install_from: str | None = "--install"
+    else:
+        install_from = found.install_source if found else None
+    return {"run": run_from, "install": install_from}
+
+
+def _json(
+    result: CheckResult, checked: CheckSpec, found: Detection | None, args: argparse.Namespace
+) -> dict[str, object]:
+    out = result.to_json()
+    out["command"] = checked.run
+    out["install"] = checked.install
+    out["from"] = _origin(found, args)
+    out["started"] = _iso(result.started)
+    out["finished"] = _iso(result.finished)
+    out["detection"] = found.to_json() if found is not None else None
+    return out
+
+
+def _explain(found: Detection | None, checked: CheckSpec, args: argparse.Namespace) -> int:
+    origin = _origin(found, args)
+    if args.json:
+        detection = found.to_json() if found is not None else None
+        body = {"command": checked.run, "install": checked.install, "from": origin}
+        print(json.dumps({**body, "detection": detection}, ensure_ascii=False))
+        return 0
+    if found is None or args.run or args.install:
+        print(f"start:   {checked.run}\n  from {origin['run']}")
+        print(f"install: {checked.install or 'none'}\n  from {origin['install'] or '-'}")
+        return 0
+    print("\n".join(found.explain()))
+    return 0

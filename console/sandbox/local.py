@@ -305,6 +305,8 @@ class LocalSandbox:
         self._processes: list[LocalProcess] = []
         self.copy_report: CopyReport | None = None
         self.notes: list[str] = []  # system lines for the run's log (e.g. what the copy skipped)
+        # Directories of the project copy put first on PATH (the run's virtualenv bin).
+        self.path_prepend: list[str] = []
 
     @property
     def project_dir(self) -> Path:
@@ -325,6 +327,9 @@ class LocalSandbox:
         if self._port_env != "PORT":
             env["PORT"] = str(self.port)
         env.update(self._extra_env)
+        if self.path_prepend:
+            first = [str(self.project_dir / entry) for entry in self.path_prepend]
+            env["PATH"] = os.pathsep.join([*first, env["PATH"]])
         env[proctree.MARKER_ENV] = self.run_id
         return env
 
