@@ -41,6 +41,8 @@ from console.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 
+# An error line of a log (a level word at a line's start or after a timestamp/bracket).
+_ERROR_LINE = re.compile(r"(^|[\s\[|])(ERROR|CRITICAL|FATAL|Traceback \(most recent)")
 _id_lock = threading.Lock()
 _last_ms = 0
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -199,6 +201,28 @@ def _summary(failure: Failure | None, fallback: str) -> str:
     return f": {fallback}" if fallback else "."
 
 
+def _located(failure: Failure) -> str:
+    """``: sqlite3.OperationalError: no such table: post at flaskr/blog.py:20``."""
+    frames = failure.app_frames()
+    where = ""
+    if frames and frames[0].file:
+        line = f":{frames[0].line}" if frames[0].line else ""
+        where = f" at {frames[0].file}{line}"
+    return _summary(failure, "") + where
+
+
+def _log_warning(check: ProbeRun, project_dir: Path) -> str:
+    """A pass stays a pass (unless ``--fail-log`` says otherwise), but a stack trace or an
+    error line in its log is worth a warning."""
+    failure = _extract(check.logs.tail_text("run"), project_dir)
+    if failure is not None:
+        return f" Warning: the log holds a stack trace{_located(failure)}."
+    for line in check.logs.tail:
+        if line.phase == "run" and _ERROR_LINE.search(line.text):
+            return f" Warning: the log holds an error line: {clip(line.text)}"
+    return ""
+
+
 def _abort_reason(exc: BaseException) -> str:
     if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt):
         return "stopped before a verdict (interrupted or cancelled)"
@@ -312,6 +336,10 @@ async def run_check(
             )
     elif decision.timed_out and proc is not None:
         exit_info = probes.classify_exit(proc.returncode, killed_by_us=True)
+    if decision.verdict in (Verdict.HTTP_ERROR, Verdict.UNHEALTHY) and failure is not None:
+        decision.reason = decision.reason.rstrip(".") + _located(failure)
+    if decision.verdict == Verdict.PASS:
+        decision.reason += _log_warning(check, sandbox.project_dir)
     print_fp = None
     if decision.verdict != Verdict.PASS:
         extra = f"{exit_info.cls or ''}|{decision.reason if failure is None else ''}"

@@ -34,7 +34,7 @@ from typing import Any
 from console import detect_declared as declared
 from console.detect_python import detect_python_entry
 from console.errors import UsageError
-from console.install import VENV_DIR, InstallPlan, node_plan, python_plan
+from console.install import PYTHON_DEP_FILES, VENV_DIR, InstallPlan, node_plan, python_plan
 
 PYTHON_ENTRIES = ("app.py", "main.py", "server.py")
 NODE_ENTRIES = ("server.js", "index.js", "app.js", "server.mjs", "index.mjs")
@@ -209,24 +209,21 @@ def _subprojects(project: Path) -> list[str]:
     return found
 
 
-def _python_project(project: Path, directory: str, start: _Start) -> bool:
-    from console.install import PYTHON_DEP_FILES
-
-    if any((project / directory / n).is_file() for n in PYTHON_DEP_FILES):
-        return True
-    return start.server_package is not None
+def _has_python_deps(project: Path, directory: str) -> bool:
+    return any((project / directory / name).is_file() for name in PYTHON_DEP_FILES)
 
 
 def _plans(project: Path, directory: str, start: _Start) -> list[InstallPlan]:
     """Install steps: a subdirectory's own dependency files first, else the root's."""
     extra = (start.server_package,) if start.server_package else ()
     plans: list[InstallPlan] = []
-    for where in dict.fromkeys((directory, ".")):
-        if _python_project(project, where, start):
-            plan = python_plan(project, where, extra)
-            if plan:
-                plans.append(plan)
-                break
+    where_python = next(
+        (w for w in dict.fromkeys((directory, ".")) if _has_python_deps(project, w)), None
+    )
+    if where_python is not None or extra:
+        plan = python_plan(project, where_python or ".", extra)
+        if plan:
+            plans.append(plan)
     for where in dict.fromkeys((directory, ".")):
         node = node_plan(project, where)
         if node:

@@ -109,9 +109,10 @@ def _candidates(root: Path, prefix: str | None) -> list[tuple[Path, str, str]]:
     found: list[tuple[Path, str, str]] = []
     for name in ENTRY_FILES:
         found.append((root / name, name[:-3], name))
-    packages = [root / name for name in PACKAGE_NAMES]
-    # Any other package with an entry file, sorted so the choice is stable.
+    # Packages only (with __init__.py): a plain directory is a monorepo's subproject, whose
+    # modules import each other as top-level names and so must start from inside it.
     with_init = sorted(p for p in _children(root) if (p / "__init__.py").is_file())
+    packages = [root / name for name in PACKAGE_NAMES if root / name in with_init]
     packages += [p for p in with_init if p not in packages]
     for package in packages:
         for entry in PACKAGE_ENTRIES:

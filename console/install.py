@@ -35,7 +35,6 @@ _PLAIN_REQUIREMENT = re.compile(
 )
 
 
-
 @dataclass(frozen=True)
 class InstallPlan:
     """One inferred install step: what runs in the sandbox and what the cache may restore."""
