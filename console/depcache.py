@@ -112,7 +112,7 @@ def _key(plan: InstallPlan, project_dir: Path) -> str:
         parts = [
             "npm",
             _tool_version("node", "--version"),
-            plan.command.split()[-3],
+            plan.lockfile,
             declared,
             lock,
         ]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import VERDICT
+from tests.support.cli import VERDICT, run_verdict
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "projects"
 PROJECTS = sorted(p.name for p in CORPUS.iterdir() if (p / "expected.toml").is_file())
@@ -60,7 +60,7 @@ def _selected(session: pytest.Session) -> list[str]:
     """The projects the selected tests ask about (``-m "not slow_install"`` runs fewer)."""
     names: set[str] = set()
     for item in session.items:
-        if item.module is None or item.module.__name__ != __name__:
+        if "corpus_results" not in getattr(item, "fixturenames", ()):
             continue
         callspec = getattr(item, "callspec", None)
         names.update([callspec.params["name"]] if callspec else INSTALL_FAILURES)
@@ -109,3 +109,32 @@ def test_install_failed_quotes_the_package_managers_error_not_its_boilerplate(
         reason = str(corpus_results[name]["reason"])
         assert "A complete log of this run" not in reason
         assert "[notice]" not in reason
+
+
+def test_explain_detect_says_what_from_which_file_and_why_and_runs_nothing(tmp_path: Path) -> None:
+    done = run_verdict(
+        "check", str(CORPUS / "flaskr-no-table"), "--explain-detect", db=tmp_path / "d.db"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "start:   gunicorn --bind \"0.0.0.0:$PORT\" 'flaskr:create_app()'" in done.stdout
+    assert "from flaskr/__init__.py: defines the Flask app factory create_app()" in done.stdout
+    assert "from requirements.txt: Python dependencies into a per-run virtual environment" in (
+        done.stdout
+    )
+    assert "added gunicorn: the detected start needs it" in done.stdout
+    assert not (tmp_path / "d.db").exists()  # nothing ran, nothing recorded
+    as_json = run_verdict(
+        "check", str(CORPUS / "monorepo-node"), "--explain-detect", "--json", db=tmp_path / "d.db"
+    )
+    detection = json.loads(as_json.stdout)
+    assert detection["from"] == {"run": "apps/api/server.js", "install": "package-lock.json"}
+    assert detection["detection"]["install_steps"][0]["command"] == "npm ci --no-audit --no-fund"
+
+
+def test_nothing_to_run_is_one_line_listing_what_was_looked_for(tmp_path: Path) -> None:
+    (tmp_path / "README.md").write_text("# docs only\n")
+    done = run_verdict("check", str(tmp_path), db=tmp_path / "d.db")
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "looked for verdict.toml, Procfile, render.yaml" in done.stderr
+    assert "manage.py" in done.stderr and "packages/*" in done.stderr
