@@ -297,11 +297,29 @@ async def run_check(
     except BaseException as exc:
         # No verdict will come: say so, so the run is not shown as running forever.
         check.emit(RunAborted(run_id=run_id, reason=_abort_reason(exc)))
-        raise
-    finally:
         with contextlib.suppress(Exception):
             await sandbox.close()
+        raise
+    finally:
         await check.logs.aclose()
+    try:
+        return _conclude(check, spec, sandbox, decision, at, run_id, job)
+    finally:
+        # The run's processes are already stopped; its directory goes once the verdict is out.
+        with contextlib.suppress(Exception):
+            await sandbox.close()
+
+
+def _conclude(
+    check: ProbeRun,
+    spec: CheckSpec,
+    sandbox: Sandbox,
+    decision: Decision,
+    at: float,
+    run_id: str,
+    job: Job | None,
+) -> CheckResult:
+    """The result of a finished sequence, announced with VerdictReached."""
 
     phase: Phase = "install" if decision.verdict == Verdict.INSTALL_FAILED else "run"
     failure = None

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -72,18 +71,10 @@ def store_dir() -> Path | None:
     return Path(base) / "verdict" / "deps"
 
 
-@functools.cache
-def _tool_version(*argv: str) -> str:
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout.strip()
-
-
-def _python3_identity() -> str:
-    """The interpreter a run's virtualenv is made from, identified without starting it."""
-    found = shutil.which("python3")
+def _binary_identity(name: str) -> str:
+    """The interpreter a set is built for (``python3``, ``node``), identified without
+    starting it: its real path, size and modification time."""
+    found = shutil.which(name)
     if found is None:
         return ""
     real = os.path.realpath(found)
@@ -103,7 +94,7 @@ def _harness_env(home: Path) -> dict[str, str]:
 def _key(plan: InstallPlan, project_dir: Path) -> str:
     digest = hashlib.sha256()
     if plan.kind == "python":
-        parts: list[object] = ["python", _python3_identity(), sorted(plan.requirements)]
+        parts: list[object] = ["python", _binary_identity("python3"), sorted(plan.requirements)]
     else:
         base = project_dir / plan.directory
         package = json.loads((base / "package.json").read_text(encoding="utf-8"))
@@ -111,7 +102,7 @@ def _key(plan: InstallPlan, project_dir: Path) -> str:
         lock = (base / plan.lockfile).read_text(encoding="utf-8") if plan.lockfile else ""
         parts = [
             "npm",
-            _tool_version("node", "--version"),
+            _binary_identity("node"),
             plan.lockfile,
             declared,
             lock,

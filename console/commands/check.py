@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     """The ``check`` command."""
     from console.checker import run_check, validate_spec
     from console.commands.common import open_db, settings_from_args
-    from console.model import CheckSpec, Verdict
+    from console.model import CheckSpec, Event, Verdict, VerdictReached
     from console.recorder import Recorder
     from console.signals import run_until_signal
     from storage import runs
@@ -128,10 +128,27 @@ def run(args: argparse.Namespace) -> int:
     if not args.run:
         source = found.source if found else "?"
         print(f"verdict check: running {checked.run!r} (detected from {source})", file=sys.stderr)
+    shown: list[CheckResult] = []
+
+    def show(result: CheckResult) -> None:
+        shown.append(result)
+        if args.json:
+            print(json.dumps(_json(result, checked, found, args), ensure_ascii=False), flush=True)
+        else:
+            from console.report import print_check
+
+            print_check(result)
+            sys.stdout.flush()
+
+    def emit(event: Event) -> None:
+        recorder.handle(event)
+        if isinstance(event, VerdictReached) and not shown:
+            show(event.result)  # at once: the run directory is removed after this
+
     try:
         recorder = Recorder(db)
         result, received = asyncio.run(
-            run_until_signal(run_check(spec, settings=defaults, emit=recorder.handle))
+            run_until_signal(run_check(spec, settings=defaults, emit=emit))
         )
         if result is None:
             # Stopped by SIGINT/SIGTERM: run_check's cleanup has killed the whole tree.
@@ -144,12 +161,8 @@ def run(args: argparse.Namespace) -> int:
             runs.record_result(db, result)
     finally:
         db.close()
-    if args.json:
-        print(json.dumps(_json(result, checked, found, args), ensure_ascii=False))
-    else:
-        from console.report import print_check
-
-        print_check(result)
+    if not shown:
+        show(result)
     return 0 if result.verdict == Verdict.PASS else 1
 
 

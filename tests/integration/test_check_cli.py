@@ -32,6 +32,12 @@ JSON_KEYS = {
     "failure",
     "fingerprint",
     "log_tail",
+    "command",
+    "install",
+    "from",
+    "detection",
+    "started",
+    "finished",
 }
 
 
