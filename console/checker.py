@@ -177,6 +177,7 @@ def _last_words(check: ProbeRun, phase: str) -> str:
 def _relative_frames(failure: Failure, project_dir: Path) -> Failure:
     """Frame paths relative to the project (the sandbox copy is deleted after the run)."""
     prefix = str(project_dir).rstrip("/") + "/"
+    failure.message = relative_to_project(failure.message, str(project_dir))
     for frame in failure.frames:
         if frame.file and frame.file.startswith(prefix):
             frame.file = frame.file[len(prefix) :]
