@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from console import probes
-from console.detect import detect_run
+from console.detect import LOOKED_FOR, Detection, detect_run
 from console.errors import UsageError
 from console.fingerprint import fingerprint
 from console.model import (
@@ -35,12 +35,15 @@ from console.model import (
     VerdictReached,
 )
 from console.probes import Decision, ProbeRun, clip
+from console.reasons import real_error_line, relative_to_project
 from console.sandbox.base import Phase, Sandbox
 from console.sandbox.sweep import owner_tag
 from console.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 
+# An error line of a log (a level word at a line's start or after a timestamp/bracket).
+_ERROR_LINE = re.compile(r"(^|[\s\[|])(ERROR|CRITICAL|FATAL|Traceback \(most recent)")
 _id_lock = threading.Lock()
 _last_ms = 0
 _ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -87,14 +90,15 @@ def validate_spec(spec: CheckSpec) -> CheckSpec:
         raise UsageError("the settle window cannot be negative")
     if spec.memory_mb <= 0:
         raise UsageError("--memory-mb must be a positive number")
-    if spec.run and spec.run.strip():
+    explicit_run = bool(spec.run and spec.run.strip())
+    found = detect_run(project) if not (explicit_run and spec.install) else None
+    if explicit_run:
+        # The install is still inferred from the dependency files when none is given.
+        if found is not None and found.plans and not spec.install:
+            return _checked_port_env(spec.model_copy(update={"install": _joined(found)}))
         return _checked_port_env(spec)
-    found = detect_run(project)
     if found is None:
-        raise UsageError(
-            f"nothing to run in {project}: pass --run, or add verdict.toml, package.json,"
-            " manage.py, app.py/main.py/server.py or server.js/index.js/app.js"
-        )
+        raise UsageError(f"nothing to run in {project}: pass --run; looked for {LOOKED_FOR}")
     update: dict[str, object] = {"run": found.run}
     if found.install and not spec.install:
         update["install"] = found.install
@@ -103,6 +107,44 @@ def validate_spec(spec: CheckSpec) -> CheckSpec:
     if found.port_env and spec.port_env == "PORT":
         update["port_env"] = found.port_env
     return _checked_port_env(spec.model_copy(update=update))
+
+
+def _joined(found: Detection) -> str:
+    return " && ".join(plan.command for plan in found.plans)
+
+
+def inferred_detection(spec: CheckSpec, checked: CheckSpec) -> Detection | None:
+    """The detection whose inferred install ``checked`` uses (None when the install was
+    given): its plans may be restored from the shared cache and its PATH entries used."""
+    if spec.install:
+        return None
+    found = detect_run(Path(spec.project))
+    if found is None or not found.plans or checked.install != _joined(found):
+        return None
+    return found
+
+
+async def _restore_dependencies(check: ProbeRun, project_dir: Path, found: Detection) -> str | None:
+    """Restore what the shared cache has into the run's copy; the install left to run in
+    the sandbox (None when everything was restored)."""
+    from console import depcache
+
+    notes: list[str] = []
+    remaining: list[str] = []
+    stage = check.begin("restore", "shared dependency cache")
+    restored_any = False
+    for plan in found.plans:
+        restored = await asyncio.to_thread(depcache.restore, plan, project_dir, notes.append)
+        if restored is None:
+            remaining.append(plan.command)
+        else:
+            restored_any = True
+            if restored.remaining:
+                remaining.append(restored.remaining)
+    for note in notes:  # the log is the loop's: written here, not from the thread
+        check.logs.system(note)
+    check.end(stage, True, "restored" if restored_any else "not used")
+    return " && ".join(remaining) or None
 
 
 def _checked_port_env(spec: CheckSpec) -> CheckSpec:
@@ -119,8 +161,13 @@ def _checked_port_env(spec: CheckSpec) -> CheckSpec:
 
 
 def _last_words(check: ProbeRun, phase: str) -> str:
-    """The last non-empty line of a phase (stderr first): shown when there is no trace."""
+    """The last non-empty line of a phase (stderr first): shown when there is no trace.
+    For the install, the line naming the package manager's real error."""
     lines = [line for line in check.logs.tail if line.phase == phase and line.text.strip()]
+    if phase == "install":
+        found = real_error_line([line.text for line in lines if line.stream != "system"])
+        if found:
+            return clip(found)
     for stream in ("stderr", "stdout"):
         chosen = [line for line in lines if line.stream == stream]
         if chosen:
@@ -131,6 +178,7 @@ def _last_words(check: ProbeRun, phase: str) -> str:
 def _relative_frames(failure: Failure, project_dir: Path) -> Failure:
     """Frame paths relative to the project (the sandbox copy is deleted after the run)."""
     prefix = str(project_dir).rstrip("/") + "/"
+    failure.message = relative_to_project(failure.message, str(project_dir))
     for frame in failure.frames:
         if frame.file and frame.file.startswith(prefix):
             frame.file = frame.file[len(prefix) :]
@@ -153,6 +201,28 @@ def _summary(failure: Failure | None, fallback: str) -> str:
         message = f": {clip(failure.message)}" if failure.message else ""
         return f": {failure.exception}{message}"
     return f": {fallback}" if fallback else "."
+
+
+def _located(failure: Failure) -> str:
+    """``: sqlite3.OperationalError: no such table: post at flaskr/blog.py:20``."""
+    frames = failure.app_frames()
+    where = ""
+    if frames and frames[0].file:
+        line = f":{frames[0].line}" if frames[0].line else ""
+        where = f" at {frames[0].file}{line}"
+    return _summary(failure, "") + where
+
+
+def _log_warning(check: ProbeRun, project_dir: Path) -> str:
+    """A pass stays a pass (unless ``--fail-log`` says otherwise), but a stack trace or an
+    error line in its log is worth a warning."""
+    failure = _extract(check.logs.tail_text("run"), project_dir)
+    if failure is not None:
+        return f" Warning: the log holds a stack trace{_located(failure)}."
+    for line in check.logs.tail:
+        if line.phase == "run" and _ERROR_LINE.search(line.text):
+            return f" Warning: the log holds an error line: {clip(line.text)}"
+    return ""
 
 
 def _abort_reason(exc: BaseException) -> str:
@@ -179,12 +249,16 @@ async def run_check(
         UsageError: the spec is invalid (checked before anything runs).
     """
     settings = settings or SandboxSettings()
+    given = spec
     spec = validate_spec(spec)
+    found = inferred_detection(given, spec)
     run_id = run_id or new_run_id()
     if sandbox is None:
         from console.sandbox import make_sandbox
 
         sandbox = make_sandbox(settings, run_id, spec)
+    if found is not None and hasattr(sandbox, "path_prepend"):
+        sandbox.path_prepend = list(found.path_prepend)  # the run's virtualenv first on PATH
     check = ProbeRun(spec, settings, run_id, emit, sandbox)
     check.emit(
         RunStarted(
@@ -207,8 +281,11 @@ async def run_check(
         await sandbox.prepare(Path(spec.project))
         for note in getattr(sandbox, "notes", ()):  # only some sandboxes have something to say
             check.logs.system(note)
-        if spec.install:
-            decision = await check.install(spec.install)
+        install = spec.install
+        if found is not None:
+            install = await _restore_dependencies(check, sandbox.project_dir, found)
+        if install:
+            decision = await check.install(install)
         if decision is None:
             decision = await check.sequence()
             check.logs.stop_watching()
@@ -218,11 +295,29 @@ async def run_check(
     except BaseException as exc:
         # No verdict will come: say so, so the run is not shown as running forever.
         check.emit(RunAborted(run_id=run_id, reason=_abort_reason(exc)))
-        raise
-    finally:
         with contextlib.suppress(Exception):
             await sandbox.close()
+        raise
+    finally:
         await check.logs.aclose()
+    try:
+        return _conclude(check, spec, sandbox, decision, at, run_id, job)
+    finally:
+        # The run's processes are already stopped; its directory goes once the verdict is out.
+        with contextlib.suppress(Exception):
+            await sandbox.close()
+
+
+def _conclude(
+    check: ProbeRun,
+    spec: CheckSpec,
+    sandbox: Sandbox,
+    decision: Decision,
+    at: float,
+    run_id: str,
+    job: Job | None,
+) -> CheckResult:
+    """The result of a finished sequence, announced with VerdictReached."""
 
     phase: Phase = "install" if decision.verdict == Verdict.INSTALL_FAILED else "run"
     failure = None
@@ -260,6 +355,10 @@ async def run_check(
             )
     elif decision.timed_out and proc is not None:
         exit_info = probes.classify_exit(proc.returncode, killed_by_us=True)
+    if decision.verdict in (Verdict.HTTP_ERROR, Verdict.UNHEALTHY) and failure is not None:
+        decision.reason = decision.reason.rstrip(".") + _located(failure)
+    if decision.verdict == Verdict.PASS:
+        decision.reason += _log_warning(check, sandbox.project_dir)
     print_fp = None
     if decision.verdict != Verdict.PASS:
         extra = f"{exit_info.cls or ''}|{decision.reason if failure is None else ''}"
@@ -267,7 +366,7 @@ async def run_check(
     result = CheckResult(
         run_id=run_id,
         verdict=decision.verdict,
-        reason=decision.reason,
+        reason=relative_to_project(decision.reason, str(sandbox.project_dir)),
         exit=exit_info,
         port=decision.port.port if decision.port else None,
         http_root=decision.http_root,
@@ -288,4 +387,4 @@ async def run_check(
     return result
 
 
-__all__ = ["new_run_id", "run_check", "validate_spec"]
+__all__ = ["inferred_detection", "new_run_id", "run_check", "validate_spec"]

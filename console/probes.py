@@ -73,6 +73,11 @@ def signal_name(number: int) -> str:
         return f"SIG{number}"
 
 
+def _host_port(address: str, port: int) -> str:
+    """``0.0.0.0:8000``, and IPv6 in brackets: ``[::]:8000``."""
+    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+
+
 def classify_exit(
     returncode: int | None,
     *,
@@ -394,7 +399,7 @@ class ProbeRun:
                 else f" (${spec.port_env} was {self.sandbox.port})"
             )
             also = f"; also listening: {', '.join(map(str, hit.others))}" if hit.others else ""
-            self.end(current, True, f"{hit.address}:{hit.port}{note}{also}")
+            self.end(current, True, f"{_host_port(hit.address, hit.port)}{note}{also}")
 
             current = self.begin("http_root", f"GET / on port {hit.port}")
             hit, answer, moved = await self.get_root(hit, deadline)
@@ -478,8 +483,14 @@ class ProbeRun:
     def _pass_reason(self, decision: Decision) -> str:
         assert decision.port is not None
         health = f" and {self.spec.health} with {decision.http_health}" if self.spec.health else ""
+        port = decision.port.port
+        other = (
+            f" (not ${self.spec.port_env}, which was {self.sandbox.port})"
+            if port != self.sandbox.port
+            else ""
+        )
         return (
-            f"The app listened on port {decision.port.port}, answered GET / with"
+            f"The app listened on port {port}{other}, answered GET / with"
             f" {decision.http_root}{health}, and was still running {self.spec.settle:g} s later."
         )
 

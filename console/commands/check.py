@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from console.model import CheckSpec
     from console.settings import SandboxSettings
 
+if TYPE_CHECKING:
+    from console.detect import Detection
+    from console.model import CheckResult, CheckSpec
+
 DESCRIPTION = (
     "Copy the project into a fresh sandbox, start it, and decide whether it works: process"
     " alive, port opened, GET / answered, health 2xx, log regexes, still alive after a short"
@@ -66,6 +70,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     from console.commands.kube import add_sandbox_options
 
     add_sandbox_options(parser)
+    parser.add_argument(
+        "--explain-detect",
+        action="store_true",
+        help="say what install and start were detected, from which file and why; run nothing",
+    )
     parser.set_defaults(func=run)
 
 
@@ -115,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     from console import paths
     from console.checker import run_check, validate_spec
     from console.commands.common import open_recording_db, settings_from_args
-    from console.model import Verdict
+    from console.model import Event, Verdict, VerdictReached
     from console.recorder import Recorder
     from console.sandbox.copy import refuse_source
     from console.signals import run_until_signal
@@ -129,20 +138,38 @@ def run(args: argparse.Namespace) -> int:
     refuse_source(Path(args.path), paths.data_dir())
     checked = validate_spec(spec)  # bad input ends here, before anything runs
     from console.commands.kube import apply_sandbox_options
+    from console.detect import detect_run
 
+    found = detect_run(Path(args.path))
+    if args.explain_detect:
+        return _explain(found, checked, args)
     if apply_sandbox_options(args, settings, checked):
         return 0  # --dry-run: the objects were printed, nothing ran
     db = open_recording_db(settings)
     if not args.run:
-        from console.detect import detect_run
-
-        found = detect_run(Path(args.path))
         source = found.source if found else "?"
         print(f"verdict check: running {checked.run!r} (detected from {source})", file=sys.stderr)
+    shown: list[CheckResult] = []
+
+    def show(result: CheckResult) -> None:
+        shown.append(result)
+        if args.json:
+            print(json.dumps(_json(result, checked, found, args), ensure_ascii=False), flush=True)
+        else:
+            from console.report import print_check
+
+            print_check(result)
+            sys.stdout.flush()
+
+    def emit(event: Event) -> None:
+        recorder.handle(event)
+        if isinstance(event, VerdictReached) and not shown:
+            show(event.result)  # at once: the run directory is removed after this
+
     try:
         recorder = Recorder(db)
         result, received = asyncio.run(
-            run_until_signal(run_check(checked, settings=defaults, emit=recorder.handle))
+            run_until_signal(run_check(spec, settings=defaults, emit=emit))
         )
         if result is None:
             # Stopped by SIGINT/SIGTERM: run_check's cleanup has killed the whole tree.
@@ -160,10 +187,50 @@ def run(args: argparse.Namespace) -> int:
             f"verdict check: warning: no namespace isolation: {result.isolation[6:]}",
             file=sys.stderr,
         )
-    if args.json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
-    else:
-        from console.report import print_check
-
-        print_check(result)
+    if not shown:
+        show(result)
     return 0 if result.verdict == Verdict.PASS else 1
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+
+
+def _origin(found: Detection | None, args: argparse.Namespace) -> dict[str, str | None]:
+    """Where the run and install commands came from."""
+    run_from = "--run" if args.run else (found.source if found else None)
+    if args.install:
+        install_from: str | None = "--install"
+    else:
+        install_from = found.install_source if found else None
+    return {"run": run_from, "install": install_from}
+
+
+def _json(
+    result: CheckResult, checked: CheckSpec, found: Detection | None, args: argparse.Namespace
+) -> dict[str, object]:
+    out = result.to_json()
+    out["command"] = checked.run
+    out["install"] = checked.install
+    out["from"] = _origin(found, args)
+    out["started"] = _iso(result.started)
+    out["finished"] = _iso(result.finished)
+    out["detection"] = found.to_json() if found is not None else None
+    return out
+
+
+def _explain(found: Detection | None, checked: CheckSpec, args: argparse.Namespace) -> int:
+    origin = _origin(found, args)
+    if args.json:
+        detection = found.to_json() if found is not None else None
+        body = {"command": checked.run, "install": checked.install, "from": origin}
+        print(json.dumps({**body, "detection": detection}, ensure_ascii=False))
+        return 0
+    if found is None or args.run or args.install:
+        print(f"start:   {checked.run}\n  from {origin['run']}")
+        print(f"install: {checked.install or 'none'}\n  from {origin['install'] or '-'}")
+        return 0
+    print("\n".join(found.explain()))
+    return 0

@@ -359,6 +359,8 @@ class LocalSandbox:
         self._uid = namespaces.run_uid(run_id) if self.isolated else None
         if not self.isolated:
             self.notes.append(f"[warning: no namespace isolation: {why}]")
+        # Directories of the project copy put first on PATH (the run's virtualenv bin).
+        self.path_prepend: list[str] = []
 
     @property
     def project_dir(self) -> Path:
@@ -379,6 +381,9 @@ class LocalSandbox:
         if self._port_env != "PORT":
             env["PORT"] = str(self.port)
         env.update(self._extra_env)
+        if self.path_prepend:
+            first = [str(self.project_dir / entry) for entry in self.path_prepend]
+            env["PATH"] = os.pathsep.join([*first, env["PATH"]])
         env[proctree.MARKER_ENV] = self.run_id
         return env
 

@@ -33,6 +33,12 @@ JSON_KEYS = {
     "failure",
     "fingerprint",
     "log_tail",
+    "command",
+    "install",
+    "from",
+    "detection",
+    "started",
+    "finished",
 }
 
 

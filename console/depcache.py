@@ -1,0 +1,320 @@
+"""A shared dependency cache that code from a project cannot poison.
+
+The harness, never the sandbox, builds each dependency set, and builds it without running
+any code of the project or of its dependencies:
+
+- Python: ``pip install --only-binary=:all:`` into a scratch virtualenv (wheels only: no
+  ``setup.py``, no build backend), from PyPI, ignoring the project's pip configuration
+  (``--isolated``) — only plain ``name[extras]<specifiers>`` requirements qualify;
+- npm: ``npm ci`` / ``npm install --ignore-scripts`` in a scratch directory holding only the
+  project's ``package.json`` and lockfile, from the npm registry, with an empty user config
+  (a project's ``.npmrc`` is not read).
+
+A finished set is stored under a key (package manager, interpreter/runtime version, the
+dependency declarations) with a manifest of every file's SHA-256.  A run gets a *copy*
+(never a link) into its own directory, and every byte copied is checked against the
+manifest: a set changed after it was built is evicted and the run installs the ordinary way.
+The sandbox's own package managers keep their caches inside the run directory, and the
+store's path is never passed to a run.  What still runs in the sandbox: ``npm rebuild``
+for packages with install scripts, and the ordinary install for anything that does not
+qualify (sdists, URLs, yarn/pnpm, projects with their own install scripts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from console.install import VENV_DIR, InstallPlan
+
+NPM_REGISTRY = "https://registry.npmjs.org/"
+PYPI_INDEX = "https://pypi.org/simple"
+BUILD_TIMEOUT = 600.0
+_DEP_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "overrides")
+
+Note = Callable[[str], None]
+
+
+class CacheUnusable(Exception):
+    """This set cannot be served from the cache; the sandbox installs the ordinary way."""
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A set copied into a run, and what is left for the sandbox to run (or None)."""
+
+    files: int
+    built: bool  # built by this call (a cold cache) rather than found
+    remaining: str | None
+
+
+def store_dir() -> Path | None:
+    """The cache's root (``$VERDICT_DEP_CACHE``, default ``$XDG_CACHE_HOME/verdict/deps``);
+    None when the variable is ``off``."""
+    value = os.environ.get("VERDICT_DEP_CACHE", "")
+    if value.lower() in ("off", "0", "no"):
+        return None
+    if value:
+        return Path(value)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "verdict" / "deps"
+
+
+def _binary_identity(name: str) -> str:
+    """The interpreter a set is built for (``python3``, ``node``), identified without
+    starting it: its real path, size and modification time."""
+    found = shutil.which(name)
+    if found is None:
+        return ""
+    real = os.path.realpath(found)
+    stat = os.stat(real)
+    return f"{real}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def _harness_env(home: Path) -> dict[str, str]:
+    """A minimal environment for the harness's own package-manager runs."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+    }
+
+
+def _key(plan: InstallPlan, project_dir: Path) -> str:
+    digest = hashlib.sha256()
+    if plan.kind == "python":
+        parts: list[object] = ["python", _binary_identity("python3"), sorted(plan.requirements)]
+    else:
+        base = project_dir / plan.directory
+        package = json.loads((base / "package.json").read_text(encoding="utf-8"))
+        declared = {k: package.get(k) for k in _DEP_FIELDS} if isinstance(package, dict) else {}
+        lock = (base / plan.lockfile).read_text(encoding="utf-8") if plan.lockfile else ""
+        parts = [
+            "npm",
+            _binary_identity("node"),
+            plan.lockfile,
+            declared,
+            lock,
+        ]
+    digest.update(json.dumps(parts, sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _manifest(root: Path, skip: Callable[[str], bool]) -> dict[str, object]:
+    files: dict[str, str] = {}
+    links: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            if skip(rel):
+                continue
+            if path.is_symlink():
+                links[rel] = os.readlink(path)
+            elif path.is_file():
+                files[rel] = _sha256(path)
+    return {"files": files, "links": links}
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """One builder per key; the others wait and then use what it built."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _run(argv: list[str], cwd: Path, home: Path) -> None:
+    try:
+        done = subprocess.run(
+            argv,
+            cwd=cwd,
+            env=_harness_env(home),
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise CacheUnusable(f"{argv[0]}: {exc}") from exc
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise CacheUnusable(lines[-1] if lines else f"exit status {done.returncode}")
+
+
+def _build_python(plan: InstallPlan, scratch: Path, store: Path) -> dict[str, object]:
+    venv = scratch / "venv"
+    _run(["python3", "-m", "venv", "--without-pip", str(venv)], scratch, scratch)
+    argv = [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install"]
+    argv += ["--isolated", "--only-binary=:all:", "--index-url", PYPI_INDEX]
+    argv += ["--cache-dir", str(store / "pip-http"), "--disable-pip-version-check"]
+    argv += ["--no-warn-script-location", "--", *plan.requirements]
+    _run(argv, scratch, scratch)
+    tree = scratch / "tree"
+    shutil.copytree(venv, tree, symlinks=True)
+    manifest = _manifest(tree, lambda rel: False)
+    manifest["built_at"] = str(venv)  # rewritten to the run's path in scripts and pyvenv.cfg
+    return manifest
+
+
+def _build_npm(
+    plan: InstallPlan, project_dir: Path, scratch: Path, store: Path
+) -> dict[str, object]:
+    base = project_dir / plan.directory
+    package = json.loads((base / "package.json").read_text(encoding="utf-8"))
+    declared = {k: package[k] for k in _DEP_FIELDS if k in package}
+    tree = scratch / "tree"
+    tree.mkdir()
+    (tree / "package.json").write_text(json.dumps({"name": "deps", "private": True, **declared}))
+    if plan.lockfile:
+        shutil.copyfile(base / plan.lockfile, tree / plan.lockfile)
+    (scratch / "npmrc").write_text("")
+    verb = ["ci"] if plan.lockfile else ["install"]
+    _run(
+        ["npm", *verb, "--ignore-scripts", "--no-audit", "--no-fund", "--registry", NPM_REGISTRY,
+         "--userconfig", str(scratch / "npmrc"), "--cache", str(store / "npm-cache")],
+        tree,
+        scratch,
+    )  # fmt: skip
+    manifest = _manifest(tree, lambda rel: not rel.startswith("node_modules"))
+    manifest["scripts"] = _has_install_scripts(tree / "node_modules")
+    return manifest
+
+
+def _has_install_scripts(node_modules: Path) -> bool:
+    """Whether any installed package has a lifecycle script that ``--ignore-scripts`` skipped."""
+    for package_json in node_modules.glob("**/package.json"):
+        if package_json.parent.parent.name not in ("node_modules",) and not (
+            package_json.parent.parent.name.startswith("@")
+        ):
+            continue
+        try:
+            scripts = json.loads(package_json.read_text(encoding="utf-8")).get("scripts", {})
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(scripts, dict) and {"preinstall", "install", "postinstall"} & scripts.keys():
+            return True
+        if (package_json.parent / "binding.gyp").is_file():
+            return True
+    return False
+
+
+def _ensure_built(plan: InstallPlan, project_dir: Path, root: Path) -> tuple[Path, bool]:
+    """The stored set for ``plan`` (building it now when absent) and whether it was built."""
+    key = _key(plan, project_dir)
+    final = root / plan.kind / key
+    failed = root / plan.kind / f"{key}.failed"
+    if (final / "manifest.json").is_file():
+        return final, False
+    with _locked(root / "locks" / f"{key}.lock"):
+        if (final / "manifest.json").is_file():
+            return final, False
+        if failed.is_file():
+            raise CacheUnusable(failed.read_text(encoding="utf-8").strip())
+        (root / "tmp").mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=root / "tmp"))
+        try:
+            if plan.kind == "python":
+                manifest = _build_python(plan, scratch, root)
+            else:
+                manifest = _build_npm(plan, project_dir, scratch, root)
+            (scratch / "tree" / "manifest.json").write_text(json.dumps(manifest))
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(scratch / "tree", final)  # whole or not at all
+        except CacheUnusable as exc:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            failed.write_text(str(exc) + "\n", encoding="utf-8")
+            raise
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return final, True
+
+
+def _copy_verified(
+    stored: Path, target: Path, manifest: dict[str, object], built_at: str | None
+) -> int:
+    files = manifest["files"]
+    links = manifest["links"]
+    assert isinstance(files, dict) and isinstance(links, dict)
+    for rel, digest in files.items():
+        data = (stored / rel).read_bytes()
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise CacheUnusable(f"{rel} differs from the digest recorded when it was built")
+        if built_at and (rel.startswith("bin/") or rel == "pyvenv.cfg"):
+            data = data.replace(built_at.encode(), str(target).encode())
+        out = target / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(data)
+        if rel.startswith(("bin/", "node_modules/.bin/")) or os.access(stored / rel, os.X_OK):
+            out.chmod(0o755)
+    for rel, link in links.items():
+        out = target / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if not out.exists() and not out.is_symlink():
+            out.symlink_to(link)
+    return len(files)
+
+
+def restore(plan: InstallPlan, project_dir: Path, note: Note) -> Restored | None:
+    """Copy ``plan``'s dependency set into the run's copy of the project, building it first
+    when the cache is cold; None when the sandbox must install the ordinary way."""
+    root = store_dir()
+    if root is None or not plan.cacheable or plan.kind not in ("python", "npm"):
+        return None
+    if plan.kind == "npm" and (project_dir / plan.directory / "node_modules").exists():
+        note("dependency cache: the project ships node_modules; npm installs as usual")
+        return None
+    started = time.monotonic()
+    try:
+        stored, built = _ensure_built(plan, project_dir, root)
+        manifest = json.loads((stored / "manifest.json").read_text(encoding="utf-8"))
+        if plan.kind == "python":
+            built_at = manifest.get("built_at")
+            venv = project_dir / VENV_DIR
+            files = _copy_verified(stored, venv, manifest, str(built_at) if built_at else None)
+            remaining = None
+        else:
+            files = _copy_verified(stored, project_dir / plan.directory, manifest, None)
+            cd = "" if plan.directory == "." else f"cd {plan.directory} && "
+            remaining = f"{cd}npm rebuild" if manifest.get("scripts") else None
+    except CacheUnusable as exc:
+        if "differs from the digest" in str(exc):
+            shutil.rmtree(root / plan.kind / _key(plan, project_dir), ignore_errors=True)
+        note(f"dependency cache not used for {plan.source} ({exc}); installing in the sandbox")
+        return None
+    except (OSError, ValueError) as exc:
+        note(f"dependency cache not used for {plan.source} ({type(exc).__name__}: {exc})")
+        return None
+    how = "built from the registry and restored" if built else "restored"
+    note(
+        f"dependency cache: {files} files of {plan.source} {how} in"
+        f" {time.monotonic() - started:.1f} s (each checked against its SHA-256)"
+    )
+    return Restored(files, built, remaining)
+
+
+__all__ = ["CacheUnusable", "Restored", "restore", "store_dir"]
