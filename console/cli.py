@@ -26,6 +26,8 @@ COMMANDS = (
     "explain",
     "explanations",
     "ui",
+    "stats",
+    "diff",
 )
 
 
