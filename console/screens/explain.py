@@ -84,11 +84,9 @@ def render_preview(preview: ExplainPreview) -> RenderableType:
         parts.append(Text.assemble(("operation  ", "bold"), (prompt.service or "-", "dim"),
                                    (" (no OpenAPI operation: service)", "dim")))
     fixed = f"; fixed by {preview.fixed_by}" if preview.fixed_by else "; not fixed yet"
-    parts.append(Text.assemble(
-        ("redactions ", "bold"), str(prepared.redactions),
-        ("   fingerprint ", "bold"), preview.fingerprint[:16],
-        f" · {preview.same_fingerprint} run(s){fixed}",
-    ))
+    parts.append(Text.assemble(("redactions ", "bold"), str(prepared.redactions)))
+    parts.append(Text.assemble(("fingerprint ", "bold"), preview.fingerprint[:16],
+                               f" · {preview.same_fingerprint} run(s){fixed}"))
     return Group(*parts)
 
 

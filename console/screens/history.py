@@ -21,8 +21,8 @@ VERDICT_STYLE = {"pass": "green", "llm": "cyan", "offline": "cyan", "cached": "c
 
 
 def when(ts: float) -> str:
-    """A time of day, or a date for older moments."""
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+    """Month, day and time (short enough for an 80-column terminal)."""
+    return time.strftime("%m-%d %H:%M", time.localtime(ts))
 
 
 class HistoryScreen(Screen[None]):
@@ -62,7 +62,7 @@ class HistoryScreen(Screen[None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         table.border_title = "history"
-        for name, width in (("when", 16), ("kind", 4), ("combination", 28), ("verdict", 11),
+        for name, width in (("when", 11), ("kind", 4), ("combination", 22), ("verdict", 9),
                             ("what", None)):
             table.add_column(name, width=width, key=name)
         self.query_one(Input).display = False
