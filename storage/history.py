@@ -65,9 +65,11 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
     db.execute(f"{_FTS_INSERT}{_FTS_ROW}")  # runs recorded before the index existed
     # What the history filters and the attempt/stats reads walk.
-    db.execute("CREATE INDEX runs_combination ON runs (spec, prompt, model, started)")
+    # Covering indexes: stats look up "the next pass of this combination" and count passes
+    # per model x prompt without reading the table.
+    db.execute("CREATE INDEX runs_combination ON runs (spec, prompt, model, verdict, started)")
+    db.execute("CREATE INDEX runs_model_prompt ON runs (model, prompt, verdict, started)")
     db.execute("CREATE INDEX runs_verdict_started ON runs (verdict, started)")
-    db.execute("CREATE INDEX explanations_created ON explanations (created)")
 
 
 MIGRATIONS: list[Migration] = [_v1]
@@ -110,23 +112,46 @@ def _run_where(query: HistoryQuery, alias: str = "r") -> tuple[list[str], list[A
     return where, params
 
 
+_RUN_COLUMNS = (
+    "r.run_id, r.started, r.spec, r.prompt, r.model, r.attempt, r.rerun_of, r.status,"
+    " r.verdict, r.reason, r.fingerprint,"
+    " (SELECT f.exception FROM failures f WHERE f.run_id = r.run_id) AS exception"
+)
+
+
 def history_runs(
-    database: Database, query: HistoryQuery, *, before: tuple[float, str] | None, limit: int
+    database: Database, query: HistoryQuery, *, before: tuple[float, Any] | None, limit: int
 ) -> list[dict[str, Any]]:
-    """One page of runs, newest first, older than ``before`` (started, run_id)."""
+    """One page of runs, newest first, after the cursor ``before``.
+
+    Without text: ordered by ``started`` (cursor: started, run_id).  With text: the index
+    is walked newest-first by its rowid (recording order) and stops at ``limit`` matches,
+    so a common word costs no more than a rare one (cursor: position, index rowid).
+    """
     where, params = _run_where(query)
-    if query.text and fts_query(query.text):
-        where.append("r.run_id IN (SELECT run_id FROM runs_fts WHERE runs_fts MATCH ?)")
-        params.append(fts_query(query.text))
+    words = fts_query(query.text) if query.text else ""
+    if words:
+        where.insert(0, "runs_fts MATCH ?")
+        params.insert(0, words)
+        if before is not None:
+            where.append("f.rowid < ?")
+            params.append(before[1])
+        return database.query(
+            f"SELECT {_RUN_COLUMNS}, f.rowid AS position FROM runs_fts f"
+            " JOIN runs r ON r.run_id = f.run_id"
+            f" WHERE {' AND '.join(where)} ORDER BY f.rowid DESC LIMIT ?",
+            [*params, limit],
+        )
     if before is not None:
         where.append("(r.started < ? OR (r.started = ? AND r.run_id < ?))")
         params += [before[0], before[0], before[1]]
     clause = f"WHERE {' AND '.join(where)}" if where else ""
+    # Newest-first along ``started`` stops at ``limit`` matches; a fingerprint's few runs
+    # are found faster by their own index.
+    index = "" if query.fingerprint else "INDEXED BY runs_started"
     return database.query(
-        "SELECT r.run_id, r.started, r.spec, r.prompt, r.model, r.attempt, r.rerun_of,"
-        " r.status, r.verdict, r.reason, r.fingerprint,"
-        " (SELECT f.exception FROM failures f WHERE f.run_id = r.run_id) AS exception"
-        f" FROM runs r {clause} ORDER BY r.started DESC, r.run_id DESC LIMIT ?",
+        f"SELECT {_RUN_COLUMNS}, r.run_id AS position FROM runs r {index} {clause}"
+        " ORDER BY r.started DESC, r.run_id DESC LIMIT ?",
         [*params, limit],
     )
 
@@ -134,9 +159,14 @@ def history_runs(
 def history_explanations(
     database: Database, query: HistoryQuery, *, before: tuple[float, int] | None, limit: int
 ) -> list[dict[str, Any]]:
-    """One page of explanations, newest first, older than ``before`` (created, id)."""
+    """One page of explanations, newest first (by id: the order they were stored in),
+    older than the cursor ``before`` (created, id)."""
     where: list[str] = []
     params: list[Any] = []
+    words = fts_query(query.text) if query.text else ""
+    if words:
+        where.append("explanations_fts MATCH ?")
+        params.append(words)
     if query.fingerprint:
         where.append("e.fingerprint = ?")
         params.append(query.fingerprint)
@@ -150,44 +180,122 @@ def history_explanations(
         HistoryQuery(verdict=query.verdict, spec=query.spec, prompt=query.prompt, model=query.model)
     )
     if run_where:
-        where.append(f"e.run_id IN (SELECT r.run_id FROM runs r WHERE {' AND '.join(run_where)})")
+        # Per candidate, a lookup by primary key: the walk stops at ``limit`` matches.
+        where.append(
+            f"EXISTS (SELECT 1 FROM runs r WHERE r.run_id = e.run_id AND {' AND '.join(run_where)})"
+        )
         params += run_params
-    if query.text and fts_query(query.text):
-        where.append("e.id IN (SELECT rowid FROM explanations_fts WHERE explanations_fts MATCH ?)")
-        params.append(fts_query(query.text))
+    # With text, the index is walked newest-first (its rowid is the explanation's id).
+    order = "f.rowid" if words else "e.id"
     if before is not None:
-        where.append("(e.created < ? OR (e.created = ? AND e.id < ?))")
-        params += [before[0], before[0], before[1]]
+        where.append(f"{order} < ?")
+        params.append(before[1])
+    source = (
+        "explanations_fts f JOIN explanations e ON e.id = f.rowid" if words else "explanations e"
+    )
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     return database.query(
         "SELECT e.id, e.created, e.run_id, e.fingerprint, e.source, e.model, e.exception,"
-        " e.message, e.action, e.reason, e.guide"
-        f" FROM explanations e {clause} ORDER BY e.created DESC, e.id DESC LIMIT ?",
+        f" e.message, e.action, e.reason, e.guide FROM {source} {clause}"
+        f" ORDER BY {order} DESC LIMIT ?",
         [*params, limit],
     )
 
 
-RUN_FACT_COLUMNS = (
-    "run_id", "spec", "prompt", "model", "started", "finished", "verdict", "fingerprint",
-    "rerun_of",
-)
+# A matrix run with a verdict (only matrix runs have a model).  Reads name their index:
+# without ANALYZE statistics SQLite may walk one that needs a table lookup per run.
+_FINISHED = "verdict IS NOT NULL AND model IS NOT NULL"
+_SAME_COMBO = "{a}.spec = {b}.spec AND {a}.prompt = {b}.prompt AND {a}.model = {b}.model"
 
 
-def run_facts(database: Database, *, since: float | None = None) -> list[tuple[Any, ...]]:
-    """Every finished matrix run as a tuple of :data:`RUN_FACT_COLUMNS`, oldest first.
+def _window(since: float | None, alias: str = "") -> tuple[str, list[Any]]:
+    prefix = f"{alias}." if alias else ""
+    return (f" AND {prefix}started >= ?", [since]) if since is not None else ("", [])
 
-    Tuples, not dicts: stats read every run, and this is the hot path.
-    """
-    sql = (
-        f"SELECT {', '.join(RUN_FACT_COLUMNS)} FROM runs"
-        " WHERE verdict IS NOT NULL AND spec IS NOT NULL"
+
+def pass_rate_rows(database: Database, *, since: float | None) -> list[dict[str, Any]]:
+    """Per model × prompt version: passed and total finished matrix runs."""
+    window, params = _window(since)
+    return database.query(
+        "SELECT model, prompt, SUM(verdict = 'pass') AS passed, COUNT(*) AS total"
+        " FROM runs INDEXED BY runs_model_prompt"
+        f" WHERE {_FINISHED}{window} GROUP BY model, prompt ORDER BY model, prompt",
+        params,
     )
-    params: list[Any] = []
-    if since is not None:
-        sql += " AND started >= ?"
-        params.append(since)
-    with database._lock:  # the same lock ``query`` takes
-        return database.conn.execute(sql + " ORDER BY started, run_id", params).fetchall()
+
+
+def pass_rate_buckets(
+    database: Database, buckets: int, *, since: float | None
+) -> list[dict[str, Any]]:
+    """Per model and per equal span of time (``bucket`` 0..buckets-1): passed and total."""
+    window, params = _window(since)
+    return database.query(
+        f"WITH span AS (SELECT MIN(started) AS first, MAX(MAX(started) - MIN(started), 1e-9)"
+        f" AS width FROM runs INDEXED BY runs_model_prompt WHERE {_FINISHED}{window})"
+        f" SELECT model, MIN(CAST((started - span.first) / span.width * ? AS INTEGER), ?)"
+        " AS bucket, SUM(verdict = 'pass') AS passed, COUNT(*) AS total"
+        " FROM runs INDEXED BY runs_model_prompt, span"
+        f" WHERE {_FINISHED}{window} GROUP BY model, bucket",
+        [*params, buckets, buckets - 1, *params],
+    )
+
+
+def failing_combinations(database: Database, *, since: float | None) -> list[dict[str, Any]]:
+    """Each combination that failed: when its first failure ended (``fail_end``), when its
+    first pass after it ended (``pass_end``, or None), and whether a rerun or fan-out of one
+    of its failing runs passed (``rescued``)."""
+    window, params = _window(since)
+    window_f, _ = _window(since, "f")
+    window_p, _ = _window(since, "p")
+    window_c, _ = _window(since, "c")
+    return database.query(
+        "WITH ff AS (SELECT spec, prompt, model, MIN(started) AS first"
+        "  FROM runs INDEXED BY runs_combination"
+        f"  WHERE {_FINISHED} AND verdict != 'pass'{window} GROUP BY spec, prompt, model)"
+        " SELECT ff.spec, ff.prompt, ff.model,"
+        " (SELECT COALESCE(f.finished, f.started) FROM runs f INDEXED BY runs_combination WHERE "
+        + _SAME_COMBO.format(a="f", b="ff")
+        + " AND f.started = ff.first AND f.verdict != 'pass' LIMIT 1) AS fail_end,"
+        " (SELECT COALESCE(p.finished, p.started) FROM runs p INDEXED BY runs_combination WHERE "
+        + _SAME_COMBO.format(a="p", b="ff")
+        + f" AND p.started > ff.first AND p.verdict = 'pass'{window_p}"
+        "  ORDER BY p.started LIMIT 1) AS pass_end,"
+        " EXISTS (SELECT 1 FROM runs f INDEXED BY runs_combination"
+        "  JOIN runs c INDEXED BY runs_rerun_of ON c.rerun_of = f.run_id WHERE "
+        + _SAME_COMBO.format(a="f", b="ff")
+        + f" AND f.verdict != 'pass' AND c.verdict = 'pass'{window_f}{window_c}) AS rescued"
+        " FROM ff",
+        [*params, *params, *params, *params],
+    )
+
+
+def fingerprint_rows(database: Database, *, since: float | None) -> list[dict[str, Any]]:
+    """Each failing fingerprint: runs, first and last seen, an example combination, when it
+    was first fixed (``fixed_at``: a later pass of a combination that had it, or a passing
+    rerun or fan-out of a run that had it) and whether it was seen after that."""
+    params = [since] if since is not None else []
+    window_h, _ = _window(since, "h")
+    window_p, _ = _window(since, "p")
+    window_c, _ = _window(since, "c")
+    # One pass over the fingerprint's runs, each looking up (by index) the next pass of its
+    # combination and a passing rerun of it; then one GROUP BY.
+    return database.query(
+        "SELECT fingerprint, COUNT(*) AS count, MIN(started) AS first_seen,"
+        " MAX(started) AS last_seen, MIN(next_pass) AS by_attempt, MIN(rerun_pass) AS by_rerun,"
+        " example FROM (SELECT h.fingerprint, h.started,"
+        "  h.spec || '/' || h.prompt || '/' || h.model AS example,"
+        "  (SELECT p.started FROM runs p INDEXED BY runs_combination WHERE "
+        + _SAME_COMBO.format(a="p", b="h")
+        + f"   AND p.started > h.started AND p.verdict = 'pass'{window_p}"
+        "   ORDER BY p.started LIMIT 1) AS next_pass,"
+        "  (SELECT MIN(c.started) FROM runs c INDEXED BY runs_rerun_of"
+        "   WHERE c.rerun_of = h.run_id"
+        f"   AND c.verdict = 'pass'{window_c}) AS rerun_pass"
+        f"  FROM runs h NOT INDEXED WHERE h.{_FINISHED.replace(' AND ', ' AND h.')}"
+        f"  AND h.verdict != 'pass' AND h.fingerprint IS NOT NULL{window_h})"
+        " GROUP BY fingerprint",
+        [*params, *params, *params],
+    )
 
 
 def runs_by_id(database: Database, run_ids: Sequence[str]) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
 
     from console.commands.common import open_db, settings_from_args
     from console.engine.attempt_diff import diff_runs
-    from console.screens.diff import render_diff
+    from console.triage_text import render_diff
 
     settings = settings_from_args(args)
     db = open_db(settings)

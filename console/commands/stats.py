@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from console.commands.common import open_db, settings_from_args
     from console.commands.usage import parse_duration
     from console.engine.stats import compute_stats
-    from console.screens.stats import render_stats
+    from console.triage_text import render_stats
 
     since = time.time() - parse_duration(args.since) if args.since else None
     settings = settings_from_args(args)

@@ -41,7 +41,7 @@ class HistoryPage:
 class Cursor:
     """Where a page ended, per kind (keyset paging: nothing is loaded whole)."""
 
-    run: tuple[float, str] | None = None
+    run: tuple[float, Any] | None = None  # (started, run id or index position)
     explanation: tuple[float, int] | None = None
     runs_done: bool = False
     explanations_done: bool = False
@@ -84,8 +84,9 @@ def history_page(
 ) -> HistoryPage:
     """Runs and explanations matching ``query``, newest first, ``limit`` at a time.
 
-    Each kind is read by its own index up to ``limit`` rows and the two are merged, so a
-    page costs the same on the first and the thousandth page.
+    Each kind is read in its own order by its own index, ``limit`` rows at most, and the
+    two streams are merged by time: a page costs the same on the first and the
+    thousandth page, and each stream's cursor is where its taken rows end.
     """
     cursor = cursor or Cursor()
     runs = (
@@ -100,20 +101,23 @@ def history_page(
     )
     linked = {r["run_id"] for r in explanations if r["run_id"]}
     run_info = {r["run_id"]: r for r in store.runs_by_id(db, sorted(linked))}
-    merged = sorted(
-        [_run_row(r) for r in runs] + [_explanation_row(r, run_info) for r in explanations],
-        key=lambda row: (row.ts, row.key),
-        reverse=True,
-    )[:limit]
-    taken_runs = [r for r in merged if r.kind == "run"]
-    taken_expl = [r for r in merged if r.kind == "explanation"]
+    run_rows = [_run_row(r) for r in runs]
+    expl_rows = [_explanation_row(r, run_info) for r in explanations]
+    merged: list[HistoryRow] = []
+    i = j = 0
+    while len(merged) < limit and (i < len(run_rows) or j < len(expl_rows)):
+        if j >= len(expl_rows) or (i < len(run_rows) and run_rows[i].ts >= expl_rows[j].ts):
+            merged.append(run_rows[i])
+            i += 1
+        else:
+            merged.append(expl_rows[j])
+            j += 1
     next_cursor = Cursor(
-        run=(taken_runs[-1].ts, taken_runs[-1].key) if taken_runs else cursor.run,
-        explanation=(taken_expl[-1].ts, int(taken_expl[-1].key)) if taken_expl
-        else cursor.explanation,
-        runs_done=cursor.runs_done or len(runs) < limit and len(taken_runs) == len(runs),
+        run=(run_rows[i - 1].ts, runs[i - 1]["position"]) if i else cursor.run,
+        explanation=(expl_rows[j - 1].ts, int(expl_rows[j - 1].key)) if j else cursor.explanation,
+        runs_done=cursor.runs_done or (len(runs) < limit and i == len(runs)),
         explanations_done=cursor.explanations_done
-        or len(explanations) < limit and len(taken_expl) == len(explanations),
+        or (len(explanations) < limit and j == len(explanations)),
     )
     more = not (next_cursor.runs_done and next_cursor.explanations_done)
     return HistoryPage(merged, next_cursor if more else None)

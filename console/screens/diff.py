@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.console import Group, RenderableType
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -14,49 +12,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from console.triage_text import render_diff
+
 if TYPE_CHECKING:
-    from console.engine.attempt_diff import AttemptDiff, AttemptSide
-
-
-def _stages(side: AttemptSide) -> str:
-    return " ".join(
-        f"{name}:{status}{'' if ms is None else f' {ms:.0f}ms'}" for name, status, ms in side.stages
-    )
-
-
-def render_diff(diff: AttemptDiff) -> RenderableType:
-    """The side-by-side table and the coloured unified diff (plain text, never markup)."""
-    table = Table(box=None, padding=(0, 1, 0, 0), expand=True)
-    table.add_column("", style="bold", no_wrap=True)
-    table.add_column(f"#{diff.a.attempt or '?'} {diff.a.run_id}", ratio=1)
-    table.add_column(f"#{diff.b.attempt or '?'} {diff.b.run_id}", ratio=1)
-    style = {True: "green", False: "red"}
-    table.add_row("verdict", Text(diff.a.verdict or "-", style=style[diff.a.verdict == "pass"]),
-                  Text(diff.b.verdict or "-", style=style[diff.b.verdict == "pass"]))
-    for label, left, right in (
-        ("port", diff.a.port, diff.b.port),
-        ("took", _secs(diff.a.duration), _secs(diff.b.duration)),
-        ("stages", _stages(diff.a), _stages(diff.b)),
-        ("failure", diff.a.failure, diff.b.failure),
-        ("reason", diff.a.reason, diff.b.reason),
-    ):
-        table.add_row(label, Text(str(left if left is not None else "-")),
-                      Text(str(right if right is not None else "-")))
-    lines = Text()
-    for line in diff.diff:
-        colour = ("green" if line.startswith("+") else "red" if line.startswith("-")
-                  else "cyan" if line.startswith("@@") else "")
-        lines.append(line + "\n", style=colour)
-    changed = ", ".join(diff.changed_files) or "no file changed"
-    parts: list[RenderableType] = [table, Text(), Text(f"generated files: {changed}", style="bold")]
-    if diff.note:
-        parts.append(Text(diff.note, style="dim"))
-    parts.append(lines)
-    return Group(*parts)
-
-
-def _secs(value: float | None) -> str | None:
-    return None if value is None else f"{value:.1f}s"
+    from console.engine.attempt_diff import AttemptDiff
 
 
 class DiffScreen(Screen[None]):

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -15,33 +13,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from console.screens.history import when
+from console.triage_text import render_timeline
 
 if TYPE_CHECKING:
     from console.engine.history import FingerprintTimeline
-
-KIND_STYLE = {"seen": "red", "fixed": "green", "returned": "bold magenta"}
-
-
-def render_timeline(timeline: FingerprintTimeline) -> Group:
-    """The timeline as a heading and one row per event."""
-    fixed = f"fixed {when(timeline.fixed_at)}" if timeline.fixed_at else "not fixed"
-    back = " · came back after the fix" if timeline.came_back else ""
-    first = when(timeline.first_seen) if timeline.first_seen else "-"
-    head = Text.assemble(
-        (f"{timeline.runs} run(s)", "bold"), f" · first seen {first} · ",
-        (fixed, "green" if timeline.fixed_at else "red"), (back, "magenta"),
-    )
-    table = Table(box=None, padding=(0, 1, 0, 0))
-    for name in ("when", "what", "run", "combination", "how"):
-        table.add_column(name)
-    for event in timeline.events:
-        table.add_row(
-            Text(when(event.ts)), Text(event.kind, style=KIND_STYLE.get(event.kind, "")),
-            Text(event.run_id), Text(event.combination), Text(event.how),
-        )
-    return Group(head, Text(), table)
-
 
 class FingerprintScreen(Screen[None]):
     """One fingerprint over time."""

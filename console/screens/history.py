@@ -13,16 +13,13 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
+from console.triage_text import when
+
 if TYPE_CHECKING:
     from console.engine.history import Cursor, HistoryPage, HistoryRow
 
 VERDICT_STYLE = {"pass": "green", "llm": "cyan", "offline": "cyan", "cached": "cyan",
                  "unavailable": "yellow"}
-
-
-def when(ts: float) -> str:
-    """Month, day and time (short enough for an 80-column terminal)."""
-    return time.strftime("%m-%d %H:%M", time.localtime(ts))
 
 
 class HistoryScreen(Screen[None]):
@@ -39,6 +36,8 @@ class HistoryScreen(Screen[None]):
         Binding("slash", "search", "Search", id="history_search",
                 tooltip="full text, or verdict: spec: prompt: model: fp: since: until:"),
         Binding("enter", "open", "Open", id="history_open", tooltip="the run, or the explanation"),
+        Binding("e", "explain", "Explain", id="history_explain",
+                tooltip="explain the selected row's run"),
         Binding("t", "timeline", "Timeline", id="history_timeline",
                 tooltip="the selected row's fingerprint over time"),
         Binding("n", "more", "More", id="history_more", tooltip="the next page"),
@@ -163,6 +162,15 @@ class HistoryScreen(Screen[None]):
             from console.screens.explain import ExplainScreen
 
             self.app.push_screen(ExplainScreen(row.run_id))
+
+    def action_explain(self) -> None:
+        """Explain the selected row's run."""
+        row = self.selected_row()
+        if row is None or row.run_id is None:
+            return
+        from console.screens.explain import ExplainScreen
+
+        self.app.push_screen(ExplainScreen(row.run_id))
 
     def action_timeline(self) -> None:
         """The selected row's fingerprint over time."""
