@@ -165,7 +165,6 @@ class ExplainScreen(Screen[None]):
         from console.errors import UsageError
         from console.explain.session import load_preview
 
-        state = self.state
         try:
             preview = load_preview(self.app.read_db, self.app.settings,  # type: ignore[attr-defined]
                                    self.run_id, self.lang)
@@ -173,7 +172,6 @@ class ExplainScreen(Screen[None]):
             self.app.call_from_thread(self._set, problem=str(exc))
             return
         self.app.call_from_thread(self._set, preview=preview)
-        del state
 
     def _set(self, *, preview: ExplainPreview | None = None, problem: str | None = None) -> None:
         state = self.state
@@ -224,6 +222,10 @@ class ExplainScreen(Screen[None]):
         if preview is None:
             return
         state = self.state
+        answered = state.result is not None and state.result.source != "unavailable"
+        if not fresh and answered:
+            self.notify("answered already: f asks afresh, o asks the offline triage")
+            return
         if not fresh and preview.cached is not None:
             state.result, state.status = preview.cached, "done"
             state.touch()
