@@ -17,7 +17,7 @@ from textual.pilot import Pilot
 
 import console.explain.session as session
 from console.app import ConsoleOptions, VerdictApp
-from console.settings import LlmSettings, Settings
+from console.settings import ExplainSettings, LlmSettings, Settings
 from tests.support.cli import db_rows, run_verdict
 from tests.support.openai_server import OpenAIServer, chat_reply, hang_reply
 from tests.support.triage_data import FP_IMPORT, HOUR, RUNS, T0, seed_triage_db
@@ -325,3 +325,16 @@ def test_verdict_diff_and_stats_cli_conventions(seeded: Path) -> None:
     assert missing.stderr.strip().count("\n") == 0 and "nope" in missing.stderr
     bad = run_verdict("stats", "--since", "soon", db=seeded)
     assert bad.returncode == 2 and "--since" in bad.stderr
+
+
+async def test_the_pane_answers_in_korean_when_set(seeded: Path) -> None:
+    settings = Settings(explain=ExplainSettings(lang="ko"))
+    app = make_app(seeded, settings)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await open_explain(pilot, app)
+        await pilot.press("o")
+        state = explain_state(app)
+        await until(pilot, lambda: state.status == "done")
+        guide = state.result.explanation.guide
+    assert any("\uac00" <= char <= "\ud7a3" for char in guide), guide  # Hangul syllables
+    assert db_rows(seeded, "SELECT lang FROM explanations") == [("ko",)]
