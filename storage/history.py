@@ -277,25 +277,36 @@ def fingerprint_rows(database: Database, *, since: float | None) -> list[dict[st
     window_h, _ = _window(since, "h")
     window_p, _ = _window(since, "p")
     window_c, _ = _window(since, "c")
-    # One pass over the fingerprint's runs, each looking up (by index) the next pass of its
-    # combination and a passing rerun of it; then one GROUP BY.
-    return database.query(
-        "SELECT fingerprint, COUNT(*) AS count, MIN(started) AS first_seen,"
-        " MAX(started) AS last_seen, MIN(next_pass) AS by_attempt, MIN(rerun_pass) AS by_rerun,"
-        " example FROM (SELECT h.fingerprint, h.started,"
-        "  h.spec || '/' || h.prompt || '/' || h.model AS example,"
-        "  (SELECT p.started FROM runs p INDEXED BY runs_combination WHERE "
-        + _SAME_COMBO.format(a="p", b="h")
-        + f"   AND p.started > h.started AND p.verdict = 'pass'{window_p}"
-        "   ORDER BY p.started LIMIT 1) AS next_pass,"
-        "  (SELECT MIN(c.started) FROM runs c INDEXED BY runs_rerun_of"
-        "   WHERE c.rerun_of = h.run_id"
-        f"   AND c.verdict = 'pass'{window_c}) AS rerun_pass"
-        f"  FROM runs h NOT INDEXED WHERE h.{_FINISHED.replace(' AND ', ' AND h.')}"
-        f"  AND h.verdict != 'pass' AND h.fingerprint IS NOT NULL{window_h})"
+    # The earliest fix through a combination is the next pass after the fingerprint's first
+    # run there: one index lookup per (fingerprint, combination), not per run.  Passing
+    # reruns are few: they are walked from their own index to the run they rerun.
+    rows = database.query(
+        "SELECT fingerprint, SUM(n) AS count, MIN(first) AS first_seen, MAX(last) AS last_seen,"
+        " MIN(next_pass) AS by_attempt, spec || '/' || prompt || '/' || model AS example"
+        " FROM (SELECT g.*, (SELECT p.started FROM runs p INDEXED BY runs_combination WHERE "
+        + _SAME_COMBO.format(a="p", b="g")
+        + f"   AND p.started > g.first AND p.verdict = 'pass'{window_p}"
+        "   ORDER BY p.started LIMIT 1) AS next_pass"
+        "  FROM (SELECT h.fingerprint, h.spec, h.prompt, h.model, COUNT(*) AS n,"
+        "   MIN(h.started) AS first, MAX(h.started) AS last"
+        f"   FROM runs h NOT INDEXED WHERE h.{_FINISHED.replace(' AND ', ' AND h.')}"
+        f"   AND h.verdict != 'pass' AND h.fingerprint IS NOT NULL{window_h}"
+        "   GROUP BY h.fingerprint, h.spec, h.prompt, h.model) g)"
         " GROUP BY fingerprint",
-        [*params, *params, *params],
+        [*params, *params],
     )
+    rescues = database.query(
+        "SELECT h.fingerprint, MIN(c.started) AS at FROM runs c INDEXED BY runs_rerun_of"
+        " JOIN runs h ON h.run_id = c.rerun_of"
+        " WHERE c.rerun_of IS NOT NULL AND c.verdict = 'pass' AND h.verdict != 'pass'"
+        f" AND h.fingerprint IS NOT NULL AND h.model IS NOT NULL{window_c}{window_h}"
+        " GROUP BY h.fingerprint",
+        [*params, *params],
+    )
+    by_rerun = {r["fingerprint"]: r["at"] for r in rescues}
+    for row in rows:
+        row["by_rerun"] = by_rerun.get(row["fingerprint"])
+    return rows
 
 
 def runs_by_id(database: Database, run_ids: Sequence[str]) -> list[dict[str, Any]]:
