@@ -28,6 +28,8 @@ COMMANDS = (
     "explain",
     "explanations",
     "ui",
+    "stats",
+    "diff",
 )
 
 

@@ -25,6 +25,7 @@ COMPONENT_MODULES = (
     "storage.jobs",
     "storage.llm_calls",
     "storage.explanations",
+    "storage.history",  # indexes runs and explanations: after both
 )
 
 

@@ -43,6 +43,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--queue", help="'embedded' (default) or kafka://HOST:PORT[?prefix=P]")
     parser.add_argument("--slots", type=positive_int, help="jobs running at once")
     parser.add_argument(
+        "--lang", choices=("en", "ko"), help="language of explanations in the explain pane"
+    )
+    parser.add_argument(
         "--headless",
         action="store_true",
         help="no screen: run the matrix and print the verdict table (also without a terminal)",
@@ -70,6 +73,8 @@ def handle_ui(args: argparse.Namespace) -> int:
     from console.queue.base import parse_queue_url
 
     settings = settings_from_args(args)
+    if args.lang:
+        settings.explain.lang = args.lang
     matrix = None
     if args.matrix is not None:
         from console.matrix import load_matrix

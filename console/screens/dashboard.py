@@ -64,6 +64,10 @@ class Dashboard(Screen[None]):
         Binding("left_square_bracket", "older", "Older", id="older", show=False,
                 tooltip="load older log lines from storage"),
         Binding("escape", "clear_filter", "Back", id="back", show=False),
+        Binding("e", "explain", "Explain", id="explain", tooltip="explain the selected failure"),
+        Binding("H", "history", "History", id="history", tooltip="past runs and explanations"),
+        Binding("d", "diff", "Diff", id="diff", tooltip="the last two attempts side by side"),
+        Binding("s", "stats", "Stats", id="stats", tooltip="pass rates, fingerprints, outcomes"),
     ]
 
     def __init__(self) -> None:
@@ -371,3 +375,45 @@ class Dashboard(Screen[None]):
         pane = self.query_one(LogPane)
         if self.shown_run and pane.first_seq:
             self.load_log(self.shown_run, before=pane.first_seq)
+
+    # --- triage (screens of their own) ---------------------------------------------------
+    def action_explain(self) -> None:
+        """Explain the selected cell's failure."""
+        cell = self._selected_cell()
+        if cell is None or cell.run_id is None or cell.status != "done":
+            self.notify("select a finished run", severity="warning")
+            return
+        from console.screens.explain import ExplainScreen
+
+        self.app.push_screen(ExplainScreen(cell.run_id))
+
+    def action_history(self) -> None:
+        """Every run and explanation, searchable."""
+        from console.screens.history import HistoryScreen
+
+        self.app.push_screen(HistoryScreen())
+
+    def action_stats(self) -> None:
+        """Triage figures from history."""
+        from console.screens.stats import StatsScreen
+
+        self.app.push_screen(StatsScreen())
+
+    def action_diff(self) -> None:
+        """The selected combination's latest attempt against an earlier one."""
+        if self.selected is not None:
+            self.pick_attempts(self.selected.key)
+
+    @work(thread=True, group="diff-pick", exclusive=True, exit_on_error=False)
+    def pick_attempts(self, combination: str) -> None:
+        """Find the two attempts to compare, off the loop."""
+        from console.engine.attempt_diff import attempts_to_compare
+        from console.errors import UsageError
+        from console.screens.diff import DiffScreen
+
+        try:
+            run_a, run_b = attempts_to_compare(self.vapp.read_db, combination)  # type: ignore[arg-type]
+        except UsageError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="warning")
+            return
+        self.app.call_from_thread(self.app.push_screen, DiffScreen(run_a, run_b))

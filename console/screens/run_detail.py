@@ -44,6 +44,7 @@ class RunDetailScreen(Screen[None]):
     BINDINGS = [
         Binding("escape", "app.pop_screen", "Back", id="detail_back"),
         Binding("r", "rerun", "Rerun", id="detail_rerun", tooltip="rerun this combination"),
+        Binding("e", "explain", "Explain", id="detail_explain", tooltip="explain this failure"),
     ]
 
     def __init__(self, run_id: str) -> None:
@@ -100,3 +101,9 @@ class RunDetailScreen(Screen[None]):
             self.notify(str(exc), severity="error")
             return
         self.notify(f"rerun queued: {job.combination.key} attempt {job.attempt}")
+
+    def action_explain(self) -> None:
+        """Explain this run's failure."""
+        from console.screens.explain import ExplainScreen
+
+        self.app.push_screen(ExplainScreen(self.run_id))
