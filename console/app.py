@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 SWITCH_INTERVAL = 0.001  # seconds a thread may hold the interpreter before handing it over
+MAIN_THREAD = threading.main_thread()
+DB_OPEN_WAIT = 30.0  # seconds a worker waits for the read connection at start
 UI_INTERVAL = 0.05  # seconds between redraws of gathered events (20 per second)
 DB_POLL_INTERVAL = 1.0  # seconds between looks at what other processes recorded
 
@@ -90,7 +93,8 @@ class VerdictApp(App[int]):
         self.live = LiveState()
         self.host: EngineHost | None = None
         self.engine_error: str = ""
-        self.read_db: Database | None = None
+        self._read_db: Database | None = None
+        self._read_db_open = threading.Event()
         self._changes = Changes()
         self._logs: dict[str, list[LogLine]] = {}
         self._watched_logs: set[str] = set()
@@ -111,12 +115,13 @@ class VerdictApp(App[int]):
         sys.setswitchinterval(SWITCH_INTERVAL)
         # Nothing is awaited here: the first frame is drawn at once, data follows.
         self.set_interval(UI_INTERVAL, self._send_gathered)
-        self.open_database()
+        self.call_after_refresh(self.open_database)  # after the first frame is on screen
 
     @work(group="open", exclusive=True, exit_on_error=False, description="open database")
     async def open_database(self) -> None:
         """Open the read connection, show what is recorded, then start the engine."""
-        self.read_db = await asyncio.to_thread(self._open_read_db)
+        self._read_db = await asyncio.to_thread(self._open_read_db)
+        self._read_db_open.set()
         cells = await asyncio.to_thread(self._read_cells)
         self._take(self.live.seed(cells))
         self.set_interval(DB_POLL_INTERVAL, self.poll_database)
@@ -124,6 +129,17 @@ class VerdictApp(App[int]):
             self.start_engine()
         else:
             self.ready.set()
+
+    @property
+    def read_db(self) -> Database | None:
+        """The read-only connection for thread workers.
+
+        It is opened just after the first frame; a worker asking for it before then waits
+        (a little), the screen's own thread never does.
+        """
+        if not self._read_db_open.is_set() and threading.current_thread() is not MAIN_THREAD:
+            self._read_db_open.wait(DB_OPEN_WAIT)
+        return self._read_db
 
     def _open_read_db(self) -> Database:
         from storage.db import Database
@@ -202,8 +218,8 @@ class VerdictApp(App[int]):
             await host.stop(grace=0.0)
             if host.engine is not None:
                 await asyncio.to_thread(host.engine.db.close)
-        if self.read_db is not None:
-            db, self.read_db = self.read_db, None
+        if self._read_db is not None:
+            db, self._read_db = self._read_db, None
             await asyncio.to_thread(db.close)
 
     def action_help(self) -> None:

@@ -14,10 +14,13 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:
+    import sqlite_utils
 
-Migration = Callable[[sqlite_utils.Database], None]
+
+Migration = Callable[["sqlite_utils.Database"], None]
 
 # Modules that expose ``COMPONENT: str`` and ``MIGRATIONS: list[Migration]``.
 COMPONENT_MODULES = (
@@ -60,6 +63,8 @@ class Database:
             conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        import sqlite_utils  # deferred: commands that never open a database stay fast
+
         self.db = sqlite_utils.Database(conn)
         self._lock = threading.RLock()
         self._depth = 0

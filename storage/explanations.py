@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
 from pydantic import BaseModel, Field
 
 from storage.db import Database, Migration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 COMPONENT = "explanations"
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from storage.db import Database, Migration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 COMPONENT = "history"
 

@@ -15,12 +15,13 @@ import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from console.model import Job
 from storage.db import Database, Migration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 COMPONENT = "jobs"
 

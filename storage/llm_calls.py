@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from storage.db import Database, Migration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 COMPONENT = "llm_calls"
 

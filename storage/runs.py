@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlite_utils
 from pydantic import BaseModel, Field
 
 from console.model import (
@@ -26,6 +25,9 @@ from console.model import (
     Verdict,
 )
 from storage.db import Database, Migration
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 COMPONENT = "runs"
 

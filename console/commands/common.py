@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from console.errors import UsageError, one_line
 from console.settings import MAX_COUNT, MAX_SECONDS, Settings, SettingsError, load_settings
-from storage.db import Database, SchemaTooNew
 
 if TYPE_CHECKING:
+    from storage.db import Database
     from storage.runs import RunRecord
 
 T = TypeVar("T")
@@ -52,6 +52,8 @@ def open_db(settings: Settings) -> Database:
         UsageError: the file (or its directory) is read-only, missing, not a database, or
             written by a newer version of Verdict (then it is left untouched).
     """
+    from storage.db import Database, SchemaTooNew  # sqlite-utils: only when a command needs it
+
     path = settings.db_path()
     try:
         return Database(path)
