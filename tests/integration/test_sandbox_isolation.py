@@ -6,8 +6,8 @@ looks at the machine from outside afterwards.
 
 from __future__ import annotations
 
-import json
 import asyncio
+import json
 import os
 import socket
 import sqlite3
@@ -84,7 +84,7 @@ async def test_without_namespaces_a_double_fork_with_a_cleared_environment_escap
         assert result.isolation.startswith("none: turned off")
         # the escaped process may still be finishing its second fork on a busy machine
         deadline = time.monotonic() + 5
-        while not _processes_with(token) and time.monotonic() < deadline:
+        while not _processes_with(token) and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         assert _processes_with(token) != []
     finally:
