@@ -120,7 +120,23 @@ class Prepared:
     redactions: int
 
 
-# --- the offline pipeline ----------------------------------------------------------------
+def as_cached(base: Any, stored: Any) -> Any:
+    """``base`` (an outcome without an answer) carrying a stored explanation as ``cached``."""
+    return base.model_copy(
+        update={
+            "explanation": Explanation(
+                action=stored.action,
+                reason=stored.reason,
+                guide=stored.guide,
+                inference=stored.inference,
+                confidence=stored.confidence if stored.confidence is not None else 0.5,
+            ),
+            "source": "cached",
+            "explanation_id": stored.id,
+            "model": stored.model,
+            "rule": stored.rule,
+        }
+    )
 
 
 def _service_class(frames: list[Frame]) -> str | None:
@@ -129,6 +145,9 @@ def _service_class(frames: list[Frame]) -> str | None:
         if _SERVICE_CLASS.search(name.split("$", 1)[0]):
             return name.split("$", 1)[0]
     return names[0].split("$", 1)[0] if names else None
+
+
+# --- the offline pipeline ----------------------------------------------------------------
 
 
 def prepare(data: FailureInput, redactor: Redactor, *, max_chars: int = 24_000) -> Prepared:
@@ -359,21 +378,7 @@ async def explain_failure(
         ):  # an older triage's answer (v1 wrote English even under lang=ko): not reused
             cached = find_cached(db, key, lang=lang, sources=("llm",))
         if cached is not None:
-            return base.model_copy(
-                update={
-                    "explanation": Explanation(
-                        action=cached.action,
-                        reason=cached.reason,
-                        guide=cached.guide,
-                        inference=cached.inference,
-                        confidence=cached.confidence if cached.confidence is not None else 0.5,
-                    ),
-                    "source": "cached",
-                    "explanation_id": cached.id,
-                    "model": cached.model,
-                    "rule": cached.rule,
-                }
-            )
+            return as_cached(base, cached)
     if use_llm:
         from console.llm.context import llm_context
 

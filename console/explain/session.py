@@ -20,6 +20,7 @@ from console.explain.explainer import (
     Prepared,
     _operation_phrase,
     _store,
+    as_cached,
     input_fingerprint,
     parse_answer,
     prepare,
@@ -103,19 +104,7 @@ def load_preview(db: Database, settings: Settings, run_id: str, lang: str) -> Ex
     )
     stored = _cached(db, key, lang)
     if stored is not None:
-        preview.cached = preview.base.model_copy(
-            update={
-                "explanation": Explanation(
-                    action=stored.action, reason=stored.reason, guide=stored.guide,
-                    inference=stored.inference,
-                    confidence=stored.confidence if stored.confidence is not None else 0.5,
-                ),
-                "source": "cached",
-                "explanation_id": stored.id,
-                "model": stored.model,
-                "rule": stored.rule,
-            }
-        )
+        preview.cached = as_cached(preview.base, stored)
     return preview
 
 
