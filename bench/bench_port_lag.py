@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from console.checker import run_check  # noqa: E402
 from console.model import CheckSpec, Event, PortFound, StageChanged, Verdict  # noqa: E402
-from console.probes import http_get  # noqa: E402
 from console.sandbox import proctree  # noqa: E402
+from console.sequence import http_get  # noqa: E402
 from console.settings import SandboxSettings  # noqa: E402
 
 APP = """

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from console import probes
+from console import sequence
 from console.detect import LOOKED_FOR, Detection, detect_run
 from console.errors import UsageError
 from console.fingerprint import fingerprint
@@ -34,10 +34,10 @@ from console.model import (
     Verdict,
     VerdictReached,
 )
-from console.probes import Decision, ProbeRun, clip
 from console.reasons import real_error_line, relative_to_project
 from console.sandbox.base import Phase, Sandbox
 from console.sandbox.sweep import owner_tag
+from console.sequence import Decision, VerificationSequence, clip
 from console.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,9 @@ def inferred_detection(spec: CheckSpec, checked: CheckSpec) -> Detection | None:
     return found
 
 
-async def _restore_dependencies(check: ProbeRun, project_dir: Path, found: Detection) -> str | None:
+async def _restore_dependencies(
+    check: VerificationSequence, project_dir: Path, found: Detection
+) -> str | None:
     """Restore what the shared cache has into the run's copy; the install left to run in
     the sandbox (None when everything was restored)."""
     from console import depcache
@@ -160,7 +162,7 @@ def _checked_port_env(spec: CheckSpec) -> CheckSpec:
     return spec
 
 
-def _last_words(check: ProbeRun, phase: str) -> str:
+def _last_words(check: VerificationSequence, phase: str) -> str:
     """The last non-empty line of a phase (stderr first): shown when there is no trace.
     For the install, the line naming the package manager's real error."""
     lines = [line for line in check.logs.tail if line.phase == phase and line.text.strip()]
@@ -213,7 +215,7 @@ def _located(failure: Failure) -> str:
     return _summary(failure, "") + where
 
 
-def _log_warning(check: ProbeRun, project_dir: Path) -> str:
+def _log_warning(check: VerificationSequence, project_dir: Path) -> str:
     """A pass stays a pass (unless ``--fail-log`` says otherwise), but a stack trace or an
     error line in its log is worth a warning."""
     failure = _extract(check.logs.tail_text("run"), project_dir)
@@ -259,7 +261,7 @@ async def run_check(
         sandbox = make_sandbox(settings, run_id, spec)
     if found is not None and hasattr(sandbox, "path_prepend"):
         sandbox.path_prepend = list(found.path_prepend)  # the run's virtualenv first on PATH
-    check = ProbeRun(spec, settings, run_id, emit, sandbox)
+    check = VerificationSequence(spec, settings, run_id, emit, sandbox)
     check.emit(
         RunStarted(
             run_id=run_id,
@@ -309,7 +311,7 @@ async def run_check(
 
 
 def _conclude(
-    check: ProbeRun,
+    check: VerificationSequence,
     spec: CheckSpec,
     sandbox: Sandbox,
     decision: Decision,
@@ -332,7 +334,7 @@ def _conclude(
                 failure, _last_words(check, "install")
             )
     elif decision.verdict in (Verdict.CRASHED, Verdict.EXITED_EARLY) and proc is not None:
-        exit_info = probes.classify_exit(
+        exit_info = sequence.classify_exit(
             proc.returncode,
             oom_hint=proc.oom_killed,
             killed_by_us=proc.killed_by_us,  # a pod's own deadline ended it
@@ -350,11 +352,11 @@ def _conclude(
                 else (", before opening a port" if decision.port is None else ", before passing")
             )
             decision.reason = (
-                f"The app exited with {probes.describe_exit(exit_info)} {at:.1f} s after start"
+                f"The app exited with {sequence.describe_exit(exit_info)} {at:.1f} s after start"
                 f"{when}{_summary(failure, _last_words(check, 'run'))}"
             )
     elif decision.timed_out and proc is not None:
-        exit_info = probes.classify_exit(proc.returncode, killed_by_us=True)
+        exit_info = sequence.classify_exit(proc.returncode, killed_by_us=True)
     if decision.verdict in (Verdict.HTTP_ERROR, Verdict.UNHEALTHY) and failure is not None:
         decision.reason = decision.reason.rstrip(".") + _located(failure)
     if decision.verdict == Verdict.PASS:

@@ -402,7 +402,7 @@ class Engine:
 
 JOB_MODULES = (
     "console.checker",
-    "console.probes",
+    "console.sequence",
     "console.sandbox.local",
     "console.sandbox.copy",
     "console.sandbox.proctree",

@@ -17,7 +17,7 @@ How the sequence sees the pod:
   could not be run" — and a log line saying why, instead of hanging until a deadline;
 - the port comes from the agent's ``ports`` markers (:meth:`KubeProcess.poll_port`), and
   ``GET /`` and the health checks from its ``http`` markers (:meth:`KubeProcess.http_get`,
-  the optional seam :class:`~console.probes.ProbeRun` uses when a process has it).
+  the optional seam :class:`~console.sequence.VerificationSequence` uses when a process has it).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The verification sequence and its building blocks.
 
-:class:`ProbeRun` drives one run: install (optional) → start → port opened (found through
-the OS) → ``GET /`` → health (optional) → settle window → log regexes; an exit at any
+:class:`VerificationSequence` drives one run: install (optional) → start → port opened
+(found through the OS) → ``GET /`` → health (optional) → settle window → log regexes; an exit at any
 point ends it at once.  When several ports listen, the offered one (``$PORT``) is
 preferred and the others are named in the stage's detail; a port that closes before
 ``GET /`` reaches it is followed to wherever the app listens next.  The log regexes
@@ -166,7 +166,7 @@ class Decision:
     http_health: int | None = None
 
 
-class ProbeRun:
+class VerificationSequence:
     """One run of the probe sequence: its stages, log, process and events."""
 
     def __init__(

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from console.model import ExitClass, LogLine
-from console.probes import classify_exit, describe_exit, http_get, probe_health
+from console.sequence import classify_exit, describe_exit, http_get, probe_health
 
 
 @pytest.mark.parametrize(
