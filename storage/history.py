@@ -73,16 +73,7 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX runs_verdict_started ON runs (verdict, started)")
 
 
-def _v2(db: sqlite_utils.Database) -> None:
-    # Failing runs by fingerprint and combination, covering what the stats read: grouping
-    # them is a walk of this index in order, never a read of the runs' large rows.
-    db.execute(
-        "CREATE INDEX runs_fingerprint_combination ON runs"
-        " (fingerprint, spec, prompt, model, started, verdict) WHERE fingerprint IS NOT NULL"
-    )
-
-
-MIGRATIONS: list[Migration] = [_v1, _v2]
+MIGRATIONS: list[Migration] = [_v1]
 
 
 @dataclass(frozen=True)
@@ -299,8 +290,7 @@ def fingerprint_rows(database: Database, *, since: float | None) -> list[dict[st
         "   ORDER BY p.started LIMIT 1) AS next_pass"
         "  FROM (SELECT h.fingerprint, h.spec, h.prompt, h.model, COUNT(*) AS n,"
         "   MIN(h.started) AS first, MAX(h.started) AS last"
-        "   FROM runs h INDEXED BY runs_fingerprint_combination"
-        f"   WHERE h.{_FINISHED.replace(' AND ', ' AND h.')}"
+        f"   FROM runs h NOT INDEXED WHERE h.{_FINISHED.replace(' AND ', ' AND h.')}"
         f"   AND h.verdict != 'pass' AND h.fingerprint IS NOT NULL{window_h}"
         "   GROUP BY h.fingerprint, h.spec, h.prompt, h.model) g)"
         " GROUP BY fingerprint",
