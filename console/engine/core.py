@@ -226,7 +226,7 @@ class Engine:
                 self.db,
                 follow=True,
                 stop=self._stop,
-                on_event=self._publish_followed,
+                on_event=self.bus.publish,
                 record=lambda event: None,  # the bus hands it to the writer
                 before_commit=writer.confirm,
             )
@@ -234,9 +234,6 @@ class Engine:
             self.failure = exc
             log.error("following events stopped: %s", exc)
             self._done_changed.set()
-
-    def _publish_followed(self, event: Event) -> None:
-        self.bus.publish(event)
 
     async def _confirm(self, run_id: str) -> None:
         assert self.writer is not None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from console.model import Event
@@ -94,8 +94,3 @@ class EngineHost:
             loop.call_soon_threadsafe(loop.stop)
             if self._thread is not None:
                 await asyncio.to_thread(self._thread.join, 30)
-
-    def stopped(self) -> Awaitable[None]:
-        """Awaitable that completes when the thread has ended."""
-        thread = self._thread
-        return asyncio.to_thread(thread.join) if thread else asyncio.sleep(0)

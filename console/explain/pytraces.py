@@ -35,6 +35,16 @@ _PY_CHAIN = (
 _PY_SYNTAX = re.compile(r"^(?:SyntaxError|IndentationError|TabError)\b")
 
 
+
+def _frame(match: re.Match[str], line: str) -> Frame:
+    """The frame of a ``File "…", line N, in name`` line."""
+    return Frame(
+        name=match["name"] or "<module>",
+        file=match["file"],
+        line=int(match["line"]),
+        raw=line.strip(),
+    )
+
 def _py_block(lines: list[str], i: int) -> tuple[Block | None, int]:
     """Parse one ``Traceback`` block starting after its header; returns (block, next)."""
     n = len(lines)
@@ -44,14 +54,7 @@ def _py_block(lines: list[str], i: int) -> tuple[Block | None, int]:
         line = lines[i]
         match = _PY_FRAME.match(line)
         if match:
-            frames.append(
-                Frame(
-                    name=match["name"] or "<module>",
-                    file=match["file"],
-                    line=int(match["line"]),
-                    raw=line.strip(),
-                )
-            )
+            frames.append(_frame(match, line))
             after_frame = True
             i += 1
             continue
@@ -167,14 +170,7 @@ def _frames_below(lines: list[str], i: int) -> list[Frame]:
         line = lines[i]
         match = _PY_FRAME.match(line)
         if match:
-            frames.append(
-                Frame(
-                    name=match["name"] or "<module>",
-                    file=match["file"],
-                    line=int(match["line"]),
-                    raw=line.strip(),
-                )
-            )
+            frames.append(_frame(match, line))
             after_frame = True
         elif not line.strip() or line[:1] in " \t" or after_frame:
             after_frame = False  # source lines, indented or not
