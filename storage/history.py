@@ -9,6 +9,8 @@ does not touch it).  Its rowid is the run's rowid; results are joined on ``run_i
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +34,12 @@ _FTS_ROW = (
 _FTS_INSERT = (
     "INSERT INTO runs_fts (rowid, run_id, combination, verdict, reason, exception, message) "
 )
+
+
+# A matrix run with a verdict (only matrix runs have a model).  Reads name their index:
+# without ANALYZE statistics SQLite may walk one that needs a table lookup per run.
+_FINISHED = "verdict IS NOT NULL AND model IS NOT NULL"
+_SAME_COMBO = "{a}.spec = {b}.spec AND {a}.prompt = {b}.prompt AND {a}.model = {b}.model"
 
 
 def _refresh(run_id_expr: str) -> str:
@@ -73,7 +81,121 @@ def _v1(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX runs_verdict_started ON runs (verdict, started)")
 
 
-MIGRATIONS: list[Migration] = [_v1]
+# --- the per-fingerprint summary the stats screen reads (v2) ----------------------------
+# ``fingerprint_stats`` holds, per failing fingerprint of finished matrix runs: how many
+# runs had it, first and last seen, an example combination (its first run's) and
+# ``by_attempt``: the earliest pass of a combination after one of its runs there.  That is
+# MIN over the fingerprint's runs of "the next pass of the run's combination", so a new
+# failing run adds one index lookup and a new pass lowers it for the fingerprints of the
+# failing runs since the combination's previous pass.  Anything rarer (a verdict that
+# changes, a deleted run) recomputes the fingerprints it touches from ``runs``.
+_COUNTED = "{r}.verdict IS NOT NULL AND {r}.model IS NOT NULL"
+_FAILING = _COUNTED + " AND {r}.verdict != 'pass' AND {r}.fingerprint IS NOT NULL"
+_PASSING = _COUNTED + " AND {r}.verdict = 'pass'"
+
+
+def _next_pass(run: str) -> str:
+    """The start of the first pass of ``run``'s combination after ``run`` started."""
+    return (
+        "(SELECT MIN(p.started) FROM runs p INDEXED BY runs_combination WHERE "
+        + _SAME_COMBO.format(a="p", b=run)
+        + f" AND p.verdict = 'pass' AND p.started > {run}.started)"
+    )
+
+
+def _add_failing(run: str) -> str:
+    return (
+        "INSERT INTO fingerprint_stats (fingerprint, count, first_seen, last_seen, by_attempt,"
+        f" example) VALUES ({run}.fingerprint, 1, {run}.started, {run}.started,"
+        f" {_next_pass(run)}, {run}.spec || '/' || {run}.prompt || '/' || {run}.model)"
+        " ON CONFLICT (fingerprint) DO UPDATE SET count = count + 1,"
+        " first_seen = MIN(first_seen, excluded.first_seen),"
+        " last_seen = MAX(last_seen, excluded.last_seen),"
+        " by_attempt = MIN(COALESCE(by_attempt, excluded.by_attempt),"
+        " COALESCE(excluded.by_attempt, by_attempt)),"
+        " example = CASE WHEN excluded.first_seen < first_seen THEN excluded.example"
+        " ELSE example END;"
+    )
+
+
+def _add_passing(run: str) -> str:
+    """Lower ``by_attempt`` to this pass for the failing runs it is the next pass of: those
+    of its combination since the combination's previous pass.  Idempotent."""
+    return (
+        f"UPDATE fingerprint_stats SET by_attempt = MIN(COALESCE(by_attempt, {run}.started),"
+        f" {run}.started) WHERE {run}.verdict = 'pass' AND {run}.model IS NOT NULL"
+        " AND fingerprint IN (SELECT h.fingerprint FROM runs h INDEXED BY runs_combination"
+        " WHERE "
+        + _SAME_COMBO.format(a="h", b=run)
+        + f" AND {_FAILING.format(r='h')} AND h.started < {run}.started"
+        " AND h.started >= COALESCE((SELECT MAX(q.started) FROM runs q"
+        " INDEXED BY runs_combination WHERE "
+        + _SAME_COMBO.format(a="q", b=run)
+        + f" AND q.verdict = 'pass' AND q.started < {run}.started), -1e308));"
+    )
+
+
+def _recompute(where: str) -> str:
+    """Rebuild the summary rows of the fingerprints ``where`` selects (``h`` is a run)."""
+    return (
+        "INSERT OR REPLACE INTO fingerprint_stats (fingerprint, count, first_seen, last_seen,"
+        " by_attempt, example) SELECT h.fingerprint, COUNT(*), MIN(h.started), MAX(h.started),"
+        f" MIN({_next_pass('h')}), (SELECT e.spec || '/' || e.prompt || '/' || e.model"
+        f" FROM runs e WHERE e.fingerprint = h.fingerprint AND {_FAILING.format(r='e')}"
+        " ORDER BY e.started LIMIT 1)"
+        f" FROM runs h WHERE {_FAILING.format(r='h')} AND {where} GROUP BY h.fingerprint;"
+    )
+
+
+def _forget(run: str) -> str:
+    """Take ``run``'s part out: its fingerprint and those whose first fix it was."""
+    return (
+        f"DELETE FROM fingerprint_stats WHERE fingerprint = {run}.fingerprint;"
+        + _recompute(f"h.fingerprint = {run}.fingerprint")
+        + _recompute(
+            "h.fingerprint IN (SELECT fingerprint FROM fingerprint_stats"
+            f" WHERE by_attempt = {run}.started)"
+        )
+    )
+
+
+_WATCHED = ("verdict", "fingerprint", "spec", "prompt", "model", "started")
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    db.execute(
+        "CREATE TABLE fingerprint_stats (fingerprint TEXT PRIMARY KEY, count INTEGER NOT NULL,"
+        " first_seen REAL NOT NULL, last_seen REAL NOT NULL, by_attempt REAL, example TEXT)"
+    )
+    failing, passing = _FAILING.format(r="new"), _PASSING.format(r="new")
+    counted_old = _COUNTED.format(r="old")
+    changed = " OR ".join(f"old.{c} IS NOT new.{c}" for c in _WATCHED)
+    watched = ", ".join(_WATCHED)
+    triggers = {
+        "failing_run": ("INSERT", failing, _add_failing("new")),
+        "passing_run": ("INSERT", passing, _add_passing("new")),
+        "failing_verdict": (
+            f"UPDATE OF {watched}", f"NOT ({counted_old}) AND {failing}", _add_failing("new")
+        ),
+        "passing_verdict": (
+            f"UPDATE OF {watched}", f"NOT ({counted_old}) AND {passing}", _add_passing("new")
+        ),
+        "changed_run": (
+            f"UPDATE OF {watched}",
+            f"{counted_old} AND ({changed})",
+            _forget("old") + _recompute("h.fingerprint = new.fingerprint") + _add_passing("new"),
+        ),
+        "deleted_run": ("DELETE", counted_old, _forget("old")),
+    }
+    for name, (event, when, body) in triggers.items():
+        db.execute(
+            f"CREATE TRIGGER fingerprint_stats_{name} AFTER {event} ON runs"
+            f" WHEN {when} BEGIN {body} END"
+        )
+    db.execute(_recompute("1").rstrip(";"))  # runs recorded before the summary existed
+
+
+MIGRATIONS: list[Migration] = [_v1, _v2]
 
 
 @dataclass(frozen=True)
@@ -203,10 +325,6 @@ def history_explanations(
     )
 
 
-# A matrix run with a verdict (only matrix runs have a model).  Reads name their index:
-# without ANALYZE statistics SQLite may walk one that needs a table lookup per run.
-_FINISHED = "verdict IS NOT NULL AND model IS NOT NULL"
-_SAME_COMBO = "{a}.spec = {b}.spec AND {a}.prompt = {b}.prompt AND {a}.model = {b}.model"
 
 
 def _window(since: float | None, alias: str = "") -> tuple[str, list[Any]]:
@@ -214,30 +332,44 @@ def _window(since: float | None, alias: str = "") -> tuple[str, list[Any]]:
     return (f" AND {prefix}started >= ?", [since]) if since is not None else ("", [])
 
 
-def pass_rate_rows(database: Database, *, since: float | None) -> list[dict[str, Any]]:
-    """Per model × prompt version: passed and total finished matrix runs."""
+def outcome_groups(database: Database, *, since: float | None) -> list[dict[str, Any]]:
+    """Per model × prompt version × verdict: finished matrix runs (``total``) and the first
+    and last start among them, in one walk of the covering index."""
     window, params = _window(since)
     return database.query(
-        "SELECT model, prompt, SUM(verdict = 'pass') AS passed, COUNT(*) AS total"
-        " FROM runs INDEXED BY runs_model_prompt"
-        f" WHERE {_FINISHED}{window} GROUP BY model, prompt ORDER BY model, prompt",
+        "SELECT model, prompt, verdict, COUNT(*) AS total, MIN(started) AS first,"
+        " MAX(started) AS last FROM runs INDEXED BY runs_model_prompt"
+        f" WHERE {_FINISHED}{window} GROUP BY model, prompt, verdict",
         params,
     )
 
 
-def pass_rate_buckets(
-    database: Database, buckets: int, *, since: float | None
+def outcome_buckets(
+    database: Database, groups: Sequence[dict[str, Any]], buckets: int
 ) -> list[dict[str, Any]]:
-    """Per model and per equal span of time (``bucket`` 0..buckets-1): passed and total."""
-    window, params = _window(since)
+    """How many runs of each group (an :func:`outcome_groups` row) fall in each of
+    ``buckets`` equal spans between the groups' first and last start (``bucket`` 0..n-1).
+
+    One range count per group and span: each is a seek into the covering index, so no
+    run is read twice and nothing is sorted (grouping by a computed bucket sorts them all).
+    """
+    if not groups:
+        return []
+    first = min(float(g["first"]) for g in groups)
+    last = max(float(g["last"]) for g in groups)
+    width = max(last - first, 1e-9) / buckets
+    keys = json.dumps([[g["model"], g["prompt"], g["verdict"]] for g in groups])
     return database.query(
-        f"WITH span AS (SELECT MIN(started) AS first, MAX(MAX(started) - MIN(started), 1e-9)"
-        f" AS width FROM runs INDEXED BY runs_model_prompt WHERE {_FINISHED}{window})"
-        f" SELECT model, MIN(CAST((started - span.first) / span.width * ? AS INTEGER), ?)"
-        " AS bucket, SUM(verdict = 'pass') AS passed, COUNT(*) AS total"
-        " FROM runs INDEXED BY runs_model_prompt, span"
-        f" WHERE {_FINISHED}{window} GROUP BY model, bucket",
-        [*params, buckets, buckets - 1, *params],
+        "WITH RECURSIVE span(b) AS (SELECT 0 UNION ALL SELECT b + 1 FROM span WHERE b < ? - 1),"
+        " g AS (SELECT value ->> 0 AS model, value ->> 1 AS prompt, value ->> 2 AS verdict"
+        "  FROM json_each(?))"
+        " SELECT g.model, g.prompt, g.verdict, span.b AS bucket,"
+        " (SELECT COUNT(*) FROM runs r INDEXED BY runs_model_prompt"
+        "  WHERE r.model = g.model AND r.prompt = g.prompt AND r.verdict = g.verdict"
+        "  AND r.started >= ? + span.b * ?"
+        "  AND r.started < (CASE WHEN span.b = ? - 1 THEN ? ELSE ? + (span.b + 1) * ? END))"
+        " AS total FROM g, span",
+        [buckets, keys, first, width, buckets, math.inf, first, width],
     )
 
 
@@ -272,30 +404,20 @@ def failing_combinations(database: Database, *, since: float | None) -> list[dic
 
 def fingerprint_rows(database: Database, *, since: float | None) -> list[dict[str, Any]]:
     """Each failing fingerprint: runs, first and last seen, an example combination, when it
-    was first fixed (``fixed_at``: a later pass of a combination that had it, or a passing
-    rerun or fan-out of a run that had it) and whether it was seen after that."""
+    was first fixed through a later attempt (``by_attempt``: a later pass of a combination
+    that had it) and through a rerun or fan-out (``by_rerun``: a passing rerun of a run that
+    had it)."""
+    if since is None:  # all of history: the summary the triggers keep
+        rows = database.query(
+            "SELECT fingerprint, count, first_seen, last_seen, by_attempt, example"
+            " FROM fingerprint_stats"
+        )
+    else:
+        rows = _fingerprint_window(database, since)
+    # Passing reruns are few: walked from their own index to the run they rerun.
     params = [since] if since is not None else []
     window_h, _ = _window(since, "h")
-    window_p, _ = _window(since, "p")
     window_c, _ = _window(since, "c")
-    # The earliest fix through a combination is the next pass after the fingerprint's first
-    # run there: one index lookup per (fingerprint, combination), not per run.  Passing
-    # reruns are few: they are walked from their own index to the run they rerun.
-    rows = database.query(
-        "SELECT fingerprint, SUM(n) AS count, MIN(first) AS first_seen, MAX(last) AS last_seen,"
-        " MIN(next_pass) AS by_attempt, spec || '/' || prompt || '/' || model AS example"
-        " FROM (SELECT g.*, (SELECT p.started FROM runs p INDEXED BY runs_combination WHERE "
-        + _SAME_COMBO.format(a="p", b="g")
-        + f"   AND p.started > g.first AND p.verdict = 'pass'{window_p}"
-        "   ORDER BY p.started LIMIT 1) AS next_pass"
-        "  FROM (SELECT h.fingerprint, h.spec, h.prompt, h.model, COUNT(*) AS n,"
-        "   MIN(h.started) AS first, MAX(h.started) AS last"
-        f"   FROM runs h NOT INDEXED WHERE h.{_FINISHED.replace(' AND ', ' AND h.')}"
-        f"   AND h.verdict != 'pass' AND h.fingerprint IS NOT NULL{window_h}"
-        "   GROUP BY h.fingerprint, h.spec, h.prompt, h.model) g)"
-        " GROUP BY fingerprint",
-        [*params, *params],
-    )
     rescues = database.query(
         "SELECT h.fingerprint, MIN(c.started) AS at FROM runs c INDEXED BY runs_rerun_of"
         " JOIN runs h ON h.run_id = c.rerun_of"
@@ -308,6 +430,26 @@ def fingerprint_rows(database: Database, *, since: float | None) -> list[dict[st
     for row in rows:
         row["by_rerun"] = by_rerun.get(row["fingerprint"])
     return rows
+
+
+def _fingerprint_window(database: Database, since: float) -> list[dict[str, Any]]:
+    """:func:`fingerprint_rows` over the runs started since ``since``: the earliest fix
+    through a combination is the next pass after the fingerprint's first run there, one
+    index lookup per (fingerprint, combination), not per run."""
+    return database.query(
+        "SELECT fingerprint, SUM(n) AS count, MIN(first) AS first_seen, MAX(last) AS last_seen,"
+        " MIN(next_pass) AS by_attempt, spec || '/' || prompt || '/' || model AS example"
+        " FROM (SELECT g.*, (SELECT p.started FROM runs p INDEXED BY runs_combination WHERE "
+        + _SAME_COMBO.format(a="p", b="g")
+        + "   AND p.started > g.first AND p.verdict = 'pass' AND p.started >= ?"
+        "   ORDER BY p.started LIMIT 1) AS next_pass"
+        "  FROM (SELECT h.fingerprint, h.spec, h.prompt, h.model, COUNT(*) AS n,"
+        "   MIN(h.started) AS first, MAX(h.started) AS last"
+        f"   FROM runs h NOT INDEXED WHERE {_FAILING.format(r='h')} AND h.started >= ?"
+        "   GROUP BY h.fingerprint, h.spec, h.prompt, h.model) g)"
+        " GROUP BY fingerprint",
+        [since, since],
+    )
 
 
 def runs_by_id(database: Database, run_ids: Sequence[str]) -> list[dict[str, Any]]:

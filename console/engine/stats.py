@@ -93,21 +93,19 @@ class StatsReport:
 def compute_stats(db: Database, *, since: float | None = None) -> StatsReport:
     """Read history and compute the report (``since``: epoch seconds).
 
-    The work is done by SQLite over its indexes (one row per model × prompt, per
-    combination that failed and per fingerprint come back), not by reading every run.
+    The work is done by SQLite over its indexes and the per-fingerprint summary its
+    triggers keep (rows per model × prompt × verdict, per combination that failed and per
+    fingerprint come back), not by reading every run.
     """
+    groups = store.outcome_groups(db, since=since)
     report = StatsReport(
-        runs=0,
-        pass_rates=[
-            PassRate(r["model"], r["prompt"], int(r["passed"]), int(r["total"]))
-            for r in store.pass_rate_rows(db, since=since)
-        ],
-        sparklines=_sparklines(store.pass_rate_buckets(db, SPARK_BUCKETS, since=since)),
+        runs=sum(int(g["total"]) for g in groups),
+        pass_rates=_pass_rates(groups),
+        sparklines=_sparklines(store.outcome_buckets(db, groups, SPARK_BUCKETS)),
         top_fingerprints=[],
         fingerprints=0,
         measures={},
     )
-    report.runs = sum(p.total for p in report.pass_rates)
     combos = store.failing_combinations(db, since=since)
     waits = [
         float(c["pass_end"]) - float(c["fail_end"]) for c in combos if c["pass_end"] is not None
@@ -164,6 +162,18 @@ def _rate(num: int, den: int) -> float | None:
     return num / den if den else None
 
 
+def _pass_rates(groups: list[dict[str, Any]]) -> list[PassRate]:
+    """Per model × prompt version, from the per-verdict counts."""
+    rates: dict[tuple[str, str], PassRate] = {}
+    for group in groups:
+        key = (group["model"], group["prompt"])
+        rate = rates.get(key) or rates.setdefault(key, PassRate(*key, passed=0, total=0))
+        rate.total += int(group["total"])
+        if group["verdict"] == "pass":
+            rate.passed += int(group["total"])
+    return [rates[key] for key in sorted(rates)]
+
+
 def _sparklines(rows: list[dict[str, Any]]) -> dict[str, list[float | None]]:
     """Per model, the pass rate in each of :data:`SPARK_BUCKETS` equal spans of time."""
     counts: dict[str, list[list[int]]] = {}
@@ -171,7 +181,10 @@ def _sparklines(rows: list[dict[str, Any]]) -> dict[str, list[float | None]]:
         buckets = counts.get(row["model"])
         if buckets is None:
             buckets = counts[row["model"]] = [[0, 0] for _ in range(SPARK_BUCKETS)]
-        buckets[int(row["bucket"])] = [int(row["passed"]), int(row["total"])]
+        span = buckets[int(row["bucket"])]
+        span[1] += int(row["total"])
+        if row["verdict"] == "pass":
+            span[0] += int(row["total"])
     return {
         model: [p / t if t else None for p, t in buckets]
         for model, buckets in sorted(counts.items())
