@@ -215,16 +215,23 @@ def _located(failure: Failure) -> str:
     return _summary(failure, "") + where
 
 
-def _log_warning(check: VerificationSequence, project_dir: Path) -> str:
+def _pass_warnings(
+    check: VerificationSequence, project_dir: Path, port: int | None, offered: int
+) -> list[str]:
     """A pass stays a pass (unless ``--fail-log`` says otherwise), but a stack trace or an
-    error line in its log is worth a warning."""
+    error line in its log, or a port other than the offered one, is worth a warning."""
+    warnings = []
+    if port is not None and port != offered:
+        warnings.append(f"the app listened on port {port}, not on the offered port {offered}")
     failure = _extract(check.logs.tail_text("run"), project_dir)
     if failure is not None:
-        return f" Warning: the log holds a stack trace{_located(failure)}."
-    for line in check.logs.tail:
-        if line.phase == "run" and _ERROR_LINE.search(line.text):
-            return f" Warning: the log holds an error line: {clip(line.text)}"
-    return ""
+        warnings.append(f"the log holds a stack trace{_located(failure)}")
+    else:
+        for line in check.logs.tail:
+            if line.phase == "run" and _ERROR_LINE.search(line.text):
+                warnings.append(f"the log holds an error line: {clip(line.text)}")
+                break
+    return warnings
 
 
 def _abort_reason(exc: BaseException) -> str:
@@ -359,8 +366,13 @@ def _conclude(
         exit_info = sequence.classify_exit(proc.returncode, killed_by_us=True)
     if decision.verdict in (Verdict.HTTP_ERROR, Verdict.UNHEALTHY) and failure is not None:
         decision.reason = decision.reason.rstrip(".") + _located(failure)
+    warnings: list[str] = []
     if decision.verdict == Verdict.PASS:
-        decision.reason += _log_warning(check, sandbox.project_dir)
+        port = decision.port.port if decision.port else None
+        warnings = _pass_warnings(check, sandbox.project_dir, port, sandbox.port)
+        # The port is already in the pass reason; the log's trace is not.
+        logged = [w for w in warnings if w.startswith("the log")]
+        decision.reason += "".join(f" Warning: {w}." for w in logged)
     print_fp = None
     if decision.verdict != Verdict.PASS:
         extra = f"{exit_info.cls or ''}|{decision.reason if failure is None else ''}"
@@ -384,6 +396,7 @@ def _conclude(
         command=spec.run,
         job_id=job.job_id if job else None,
         isolation=getattr(sandbox, "isolation", ""),
+        warnings=[relative_to_project(w, str(sandbox.project_dir)) for w in warnings],
     )
     check.emit(VerdictReached(run_id=run_id, result=result))
     return result

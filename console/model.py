@@ -140,6 +140,9 @@ class CheckResult(_Model):
     job_id: str | None = None
     # "namespaces", or "none: <why>" when the run had only the process-group sandbox.
     isolation: str = ""
+    # What a pass should not hide (a stack trace in its log, another port than offered);
+    # each is also said in the reason.
+    warnings: list[str] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The ``--json`` contract of ``verdict check``."""
@@ -172,6 +175,7 @@ class CheckResult(_Model):
             "fingerprint": self.fingerprint,
             "log_tail": [line.text for line in self.log_tail[-50:]],
             "isolation": self.isolation,
+            "warnings": list(self.warnings),
         }
 
 

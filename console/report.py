@@ -59,6 +59,8 @@ def render_check(result: CheckResult, *, tail: int = TAIL_SHOWN) -> RenderableTy
         head.append(exit_text, style="dim")
     parts.append(head)
     parts.append(Text(safe(result.reason)))
+    for warning in result.warnings:
+        parts.append(Text(f"warning: {safe(warning)}", style="yellow"))
 
     if result.stages:
         table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))

@@ -23,6 +23,7 @@ PY = shlex.quote(sys.executable)
 JSON_KEYS = {
     "run_id",
     "isolation",
+    "warnings",
     "verdict",
     "reason",
     "exit",
@@ -82,6 +83,12 @@ def test_human_report(db_path: Path) -> None:
     out = verdict("check", str(FIXTURES / "nodeapp"), "--env", "MODE=crash", db=db_path)
     assert out.returncode == 1
     assert "CRASHED" in out.stdout and "TypeError" in out.stdout and "loadUser" in out.stdout
+    moved = verdict(
+        "check", str(FIXTURES / "pyapp"), "--run", f"{PY} app.py", "--env", "MODE=ignore_port",
+        db=db_path,
+    )
+    assert moved.returncode == 0, moved.stderr
+    assert "warning: the app listened on port" in moved.stdout  # the table says it too
 
 
 @pytest.mark.parametrize(

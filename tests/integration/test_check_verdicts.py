@@ -215,6 +215,10 @@ async def test_app_ignoring_port_is_found_where_it_listens() -> None:
     assert any(f"listening on {result.port}" == line.text for line in result.log_tail)
     port_stage = next(stage for stage in result.stages if stage.name == "port")
     assert "$PORT was" in port_stage.detail
+    # A pass on another port than the offered one carries a warning of its own.
+    assert len(result.warnings) == 1
+    assert f"listened on port {result.port}, not on the offered port" in result.warnings[0]
+    assert result.to_json()["warnings"] == result.warnings
 
 
 async def test_parent_secret_never_reaches_the_app(monkeypatch: pytest.MonkeyPatch) -> None:

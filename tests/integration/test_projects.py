@@ -94,6 +94,9 @@ def test_verdict_with_no_options(name: str, corpus_results: dict[str, dict[str, 
     assert got["exit_status"] == (0 if want["verdict"] == "pass" else 1)
     if "reason_contains" in want:
         assert str(want["reason_contains"]) in str(got["reason"])
+    # A warning said in the reason is also its own JSON field.
+    logged = [w for w in got["warnings"] if w.startswith("the log")]  # type: ignore[union-attr]
+    assert len(logged) == str(got["reason"]).count("Warning: the log")
     assert got["command"] == want["run"]
     assert got["from"] == {"run": want["source"], "install": got["detection"]["install_source"]}  # type: ignore[index]
     assert got["started"] <= got["finished"]  # type: ignore[operator]

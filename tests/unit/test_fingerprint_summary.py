@@ -83,7 +83,8 @@ def random_history(db: Database, rnd: random.Random, runs: int) -> None:
             done = open_runs.pop(rnd.randrange(len(open_runs)))
             with db.write() as w:
                 w.execute(
-                    "UPDATE runs SET status = 'done', verdict = ?, fingerprint = ? WHERE run_id = ?",
+                    "UPDATE runs SET status = 'done', verdict = ?, fingerprint = ?"
+                    " WHERE run_id = ?",
                     (verdict, fingerprint, done),
                 )
         if i % 9 == 8:
@@ -98,7 +99,8 @@ def random_history(db: Database, rnd: random.Random, runs: int) -> None:
                     )
                 elif change == "fingerprint":
                     w.execute(
-                        "UPDATE runs SET fingerprint = 'fp7' WHERE run_id = ? AND verdict != 'pass'",
+                        "UPDATE runs SET fingerprint = 'fp7'"
+                        " WHERE run_id = ? AND verdict != 'pass'",
                         (victim,),
                     )
                 elif change == "started":
