@@ -125,27 +125,30 @@ def inferred_detection(spec: CheckSpec, checked: CheckSpec) -> Detection | None:
 
 
 async def _restore_dependencies(
-    check: VerificationSequence, project_dir: Path, found: Detection
+    check: VerificationSequence, sandbox: Sandbox, found: Detection
 ) -> str | None:
-    """Restore what the shared cache has into the run's copy; the install left to run in
-    the sandbox (None when everything was restored)."""
+    """Give the run what the shared cache has (read-only in place when the sandbox can show
+    it, else a copy); the install left to run in the sandbox (None when nothing is left)."""
     from console import depcache
 
     notes: list[str] = []
     remaining: list[str] = []
     stage = check.begin("restore", "shared dependency cache")
-    restored_any = False
+    how = set()
+    mount = getattr(sandbox, "bind_read_only", None)
     for plan in found.plans:
-        restored = await asyncio.to_thread(depcache.restore, plan, project_dir, notes.append)
+        restored = await asyncio.to_thread(
+            depcache.restore, plan, sandbox.project_dir, notes.append, mount
+        )
         if restored is None:
             remaining.append(plan.command)
         else:
-            restored_any = True
+            how.add("mounted read-only" if restored.mounted else "restored")
             if restored.remaining:
                 remaining.append(restored.remaining)
     for note in notes:  # the log is the loop's: written here, not from the thread
         check.logs.system(note)
-    check.end(stage, True, "restored" if restored_any else "not used")
+    check.end(stage, True, ", ".join(sorted(how)) or "not used")
     return " && ".join(remaining) or None
 
 
@@ -292,7 +295,7 @@ async def run_check(
             check.logs.system(note)
         install = spec.install
         if found is not None:
-            install = await _restore_dependencies(check, sandbox.project_dir, found)
+            install = await _restore_dependencies(check, sandbox, found)
         if install:
             decision = await check.install(install)
         if decision is None:

@@ -11,9 +11,12 @@ any code of the project or of its dependencies:
   (a project's ``.npmrc`` is not read).
 
 A finished set is stored under a key (package manager, interpreter/runtime version, the
-dependency declarations) with a manifest of every file's SHA-256.  A run gets a *copy*
-(never a link) into its own directory, and every byte copied is checked against the
-manifest: a set changed after it was built is evicted and the run installs the ordinary way.
+dependency declarations) with a manifest of every file's SHA-256.  Before a run uses a set,
+every file is checked against the manifest (and nothing may have been added): a set changed
+after it was built is evicted and the run installs the ordinary way.  A sandbox with its own
+mount namespace then shows the set *read-only in place* (a bind mount at ``.venv`` or
+``node_modules``: nothing is copied, and the kernel refuses writes); any other sandbox gets
+a copy in its own directory.  Never a link: a link would let a run write into the store.
 The sandbox's own package managers keep their caches inside the run directory, and the
 store's path is never passed to a run.  What still runs in the sandbox: ``npm rebuild``
 for packages with install scripts, and the ordinary install for anything that does not
@@ -44,6 +47,16 @@ BUILD_TIMEOUT = 600.0
 _DEP_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "overrides")
 
 Note = Callable[[str], None]
+# Show a directory read-only at a place in the run's project copy; False when the sandbox
+# cannot (it has no mount namespace): the set is copied instead.
+Mount = Callable[[Path, Path], bool]
+# A console script's first line, found from where the script is, not where it was built:
+# the same set serves every run directory (the form pip writes for long interpreter paths).
+RELOCATABLE_SHEBANG = (
+    b"#!/bin/sh\n"
+    b"'''exec' \"$(dirname -- \"$(realpath -- \"$0\")\")/python\" \"$0\" \"$@\"\n"
+    b"' '''\n"
+)
 
 
 class CacheUnusable(Exception):
@@ -57,6 +70,7 @@ class Restored:
     files: int
     built: bool  # built by this call (a cold cache) rather than found
     remaining: str | None
+    mounted: bool = False  # shown read-only in place rather than copied
 
 
 def store_dir() -> Path | None:
@@ -174,11 +188,25 @@ def _build_python(plan: InstallPlan, scratch: Path, store: Path) -> dict[str, ob
     argv += ["--cache-dir", str(store / "pip-http"), "--disable-pip-version-check"]
     argv += ["--no-warn-script-location", "--", *plan.requirements]
     _run(argv, scratch, scratch)
+    _relocate_scripts(venv)
     tree = scratch / "tree"
     shutil.copytree(venv, tree, symlinks=True)
     manifest = _manifest(tree, lambda rel: False)
-    manifest["built_at"] = str(venv)  # rewritten to the run's path in scripts and pyvenv.cfg
+    manifest["built_at"] = str(venv)  # rewritten to the run's path in a copy's pyvenv.cfg
+    manifest["relocatable"] = True
     return manifest
+
+
+def _relocate_scripts(venv: Path) -> None:
+    """Console scripts start the venv's python next to them, wherever the set is shown."""
+    shebang = f"#!{venv}/bin/python".encode()
+    for script in (venv / "bin").iterdir():
+        if script.is_symlink() or not script.is_file():
+            continue
+        data = script.read_bytes()
+        first, newline, rest = data.partition(b"\n")
+        if newline and first.rstrip() in (shebang, shebang + b"3"):
+            script.write_bytes(RELOCATABLE_SHEBANG + rest)
 
 
 def _build_npm(
@@ -256,7 +284,7 @@ def _ensure_built(plan: InstallPlan, project_dir: Path, root: Path) -> tuple[Pat
 
 def _copy_verified(
     stored: Path, target: Path, manifest: dict[str, object], built_at: str | None
-) -> int:
+) -> None:
     files = manifest["files"]
     links = manifest["links"]
     assert isinstance(files, dict) and isinstance(links, dict)
@@ -271,17 +299,39 @@ def _copy_verified(
         out.write_bytes(data)
         if rel.startswith(("bin/", "node_modules/.bin/")) or os.access(stored / rel, os.X_OK):
             out.chmod(0o755)
+        # The stored times, so the byte code compiled at build time stays valid (Python
+        # checks a .pyc against its source's mtime; the run cannot write new ones).
+        stat = (stored / rel).stat()
+        os.utime(out, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     for rel, link in links.items():
         out = target / rel
         out.parent.mkdir(parents=True, exist_ok=True)
         if not out.exists() and not out.is_symlink():
             out.symlink_to(link)
-    return len(files)
 
 
-def restore(plan: InstallPlan, project_dir: Path, note: Note) -> Restored | None:
-    """Copy ``plan``'s dependency set into the run's copy of the project, building it first
-    when the cache is cold; None when the sandbox must install the ordinary way."""
+def _shown_in_place(
+    stored: Path, target: Path, manifest: dict[str, object], under: str, mount: Mount | None
+) -> bool:
+    """Mount the set (its ``under`` part) read-only at ``target`` when the sandbox can and
+    the set was built to be shown anywhere.  Every stored file is checked first, and nothing
+    may have been added: raises :class:`CacheUnusable` when the set is not what was built."""
+    if mount is None or not (under or manifest.get("relocatable")):
+        return False
+    found = _manifest(
+        stored, lambda rel: not rel.startswith(under) if under else rel == "manifest.json"
+    )
+    if found["files"] != manifest["files"] or found["links"] != manifest["links"]:
+        raise CacheUnusable("a stored file differs from the digest recorded when it was built")
+    return mount(stored / under if under else stored, target)
+
+
+def restore(
+    plan: InstallPlan, project_dir: Path, note: Note, mount: Mount | None = None
+) -> Restored | None:
+    """Give the run ``plan``'s dependency set (read-only in place through ``mount`` when
+    the sandbox can, else a copy in the run's copy of the project), building it first when
+    the cache is cold; None when the sandbox must install the ordinary way."""
     root = store_dir()
     if root is None or not plan.cacheable or plan.kind not in ("python", "npm"):
         return None
@@ -292,15 +342,24 @@ def restore(plan: InstallPlan, project_dir: Path, note: Note) -> Restored | None
     try:
         stored, built = _ensure_built(plan, project_dir, root)
         manifest = json.loads((stored / "manifest.json").read_text(encoding="utf-8"))
+        files = len(manifest["files"])
         if plan.kind == "python":
             built_at = manifest.get("built_at")
             venv = project_dir / VENV_DIR
-            files = _copy_verified(stored, venv, manifest, str(built_at) if built_at else None)
+            mounted = _shown_in_place(stored, venv, manifest, "", mount)
+            if not mounted:
+                _copy_verified(stored, venv, manifest, str(built_at) if built_at else None)
             remaining = None
         else:
-            files = _copy_verified(stored, project_dir / plan.directory, manifest, None)
+            base = project_dir / plan.directory
+            rebuild = bool(manifest.get("scripts"))  # npm rebuild writes into node_modules
+            mounted = not rebuild and _shown_in_place(
+                stored, base / "node_modules", manifest, "node_modules", mount
+            )
+            if not mounted:
+                _copy_verified(stored, base, manifest, None)
             cd = "" if plan.directory == "." else f"cd {plan.directory} && "
-            remaining = f"{cd}npm rebuild" if manifest.get("scripts") else None
+            remaining = f"{cd}npm rebuild" if rebuild else None
     except CacheUnusable as exc:
         if "differs from the digest" in str(exc):
             shutil.rmtree(root / plan.kind / _key(plan, project_dir), ignore_errors=True)
@@ -309,12 +368,13 @@ def restore(plan: InstallPlan, project_dir: Path, note: Note) -> Restored | None
     except (OSError, ValueError) as exc:
         note(f"dependency cache not used for {plan.source} ({type(exc).__name__}: {exc})")
         return None
-    how = "built from the registry and restored" if built else "restored"
+    how = "mounted read-only" if mounted else "restored"
+    how = f"built from the registry and {how}" if built else how
     note(
         f"dependency cache: {files} files of {plan.source} {how} in"
         f" {time.monotonic() - started:.1f} s (each checked against its SHA-256)"
     )
-    return Restored(files, built, remaining)
+    return Restored(files, built, remaining, mounted)
 
 
 __all__ = ["CacheUnusable", "Restored", "restore", "store_dir"]

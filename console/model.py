@@ -102,6 +102,13 @@ class Failure(_Model):
         return [frame for frame in self.frames if frame.app]
 
 
+# Seconds an app must stay up after opening its port (GET / and the health check run inside
+# the window, and it lasts at least a short tail after them).  Crashes after the port opens
+# cluster in the first ~100 ms (a failed connect's unhandled rejection, a startup hook);
+# ``--settle`` / ``[sandbox] settle`` lengthen it.
+DEFAULT_SETTLE = 0.5
+
+
 class CheckSpec(_Model):
     """What to run and how to judge it: everything ``verdict check`` accepts."""
 
@@ -115,7 +122,7 @@ class CheckSpec(_Model):
     install_timeout: float = 300.0
     memory_mb: int = 1024
     env: dict[str, str] = Field(default_factory=dict)
-    settle: float = 1.0
+    settle: float = DEFAULT_SETTLE
     port_env: str = "PORT"
 
 

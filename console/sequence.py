@@ -44,6 +44,9 @@ PORT_POLL_INTERVAL = 0.025
 # When the first port seen is not the offered one, how long the offered one may take to
 # follow (an app may open a debugger's or a metrics port before its server).
 PORT_PREFERENCE_WINDOW = 0.5
+# The settle window counts from the port opening, but goes on at least this long after the
+# last answer, so a crash the first requests cause is still seen.
+SETTLE_TAIL = 0.25
 MAX_PORT_MOVES = 5  # an app that closes its port and listens elsewhere is followed this often
 EXIT_GRACE = 0.2  # a process about to die is reported as crashed, not by its symptom
 T = TypeVar("T")
@@ -392,6 +395,7 @@ class VerificationSequence:
                     timed_out=True,
                 )
             decision.port = hit
+            listening_since = time.monotonic()
             self.emit(PortFound(run_id=self.run_id, port=hit.port, pid=hit.pid))
             note = (
                 ""
@@ -446,9 +450,14 @@ class VerificationSequence:
                     )
                     return decision
 
-            current = self.begin("settle", f"{spec.settle:g} s")
-            await self.until(asyncio.sleep(spec.settle), None)
-            self.end(current, True, f"still running after {spec.settle:g} s")
+            # The window counts from the port opening (the app is up from then), while
+            # GET / and the health check run; it lasts at least a short tail after them.
+            current = self.begin("settle", f"{spec.settle:g} s from the port opening")
+            up_for = time.monotonic() - listening_since
+            await self.until(
+                asyncio.sleep(max(spec.settle - up_for, min(spec.settle, SETTLE_TAIL))), None
+            )
+            self.end(current, True, f"still running {spec.settle:g} s after opening its port")
 
             if self.logs.expect or self.logs.fail:
                 current = self.begin("logs")
@@ -491,7 +500,8 @@ class VerificationSequence:
         )
         return (
             f"The app listened on port {port}{other}, answered GET / with"
-            f" {decision.http_root}{health}, and was still running {self.spec.settle:g} s later."
+            f" {decision.http_root}{health}, and was still running {self.spec.settle:g} s after"
+            " opening it."
         )
 
     def _exit_decision(self, decision: Decision) -> Decision:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from console import paths
+from console.model import DEFAULT_SETTLE
 
 ENV_PREFIX = "VERDICT_"
 # Bounds that keep every number finite and within what the OS and asyncio accept.
@@ -67,7 +68,7 @@ class SandboxSettings(BaseModel):
     memory_mb: int = Field(default=1024, gt=0, le=MAX_MEMORY_MB)
     start_timeout: float = Field(default=30.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
     install_timeout: float = Field(default=300.0, gt=0, le=MAX_SECONDS, allow_inf_nan=False)
-    settle: float = Field(default=1.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
+    settle: float = Field(default=DEFAULT_SETTLE, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
     stop_grace: float = Field(default=2.0, ge=0, le=MAX_SECONDS, allow_inf_nan=False)
     max_log_lines: int = Field(default=100_000, gt=0, le=MAX_COUNT)
     open_files: int = Field(default=4096, gt=0, le=MAX_COUNT)

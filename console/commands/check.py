@@ -57,7 +57,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--start-timeout", metavar="S", help="seconds to become ready")
     parser.add_argument("--install-timeout", metavar="S", help="seconds for the install command")
     parser.add_argument("--memory-mb", metavar="N", help="memory limit of the process tree")
-    parser.add_argument("--settle", metavar="S", help="seconds the app must stay alive at the end")
+    parser.add_argument(
+        "--settle",
+        metavar="S",
+        help="seconds the app must stay alive after opening its port (at least 0.25 s after"
+        " the last probe)",
+    )
     parser.add_argument(
         "--env", metavar="K=V", action="append", default=[], help="extra environment variable"
     )

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from console.errors import UsageError
+from console.model import DEFAULT_SETTLE
 from console.settings import SandboxSettings
 
 MANAGED_BY = "verdict-console"
@@ -60,7 +61,7 @@ class PodPlan:
     memory_mb: int = 1024
     start_timeout: float = 30.0
     install_timeout: float = 300.0
-    settle: float = 1.0
+    settle: float = DEFAULT_SETTLE
 
 
 def object_name(run_id: str) -> str:

@@ -14,7 +14,9 @@ Options:
   only); ``--uid U --workdir DIR [--hide DIR:…] [--ways PATH:…]`` (root only) runs CMD as
   the unprivileged user ``U``: the hidden directories are covered by an empty tmpfs (``DIR``
   kept), and the directories on the way to ``DIR`` and to the ``--ways`` paths that ``U``
-  could not pass through are opened for passage in the namespace only.
+  could not pass through are opened for passage in the namespace only; ``--bind-ro
+  SRC=DST:…`` shows each ``SRC`` read-only at ``DST`` in the namespace (a dependency set
+  from the shared cache, without copying it).
 
 With ``--isolate`` the launcher stays outside and forks the namespace's first process, a
 minimal init: it forwards termination signals to CMD, reaps orphans, and when CMD ends it
@@ -42,14 +44,14 @@ _LIMITS = {
     "--fsize": resource.RLIMIT_FSIZE,
     "--data": resource.RLIMIT_DATA,
 }
-_VALUED = (*_LIMITS, "--parent", "--uid", "--workdir", "--hide", "--ways")
+_VALUED = (*_LIMITS, "--parent", "--uid", "--workdir", "--hide", "--ways", "--bind-ro")
 _FLAGS = ("--isolate", "--network-none")
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 0x1, 0x2, 0x4, 0x8, 0x20
 MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
 PR_SET_PDEATHSIG = 1
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
@@ -136,6 +138,15 @@ def _own_proc() -> None:
     """Mounts stop propagating to the host; ``/proc`` shows this namespace only."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+
+
+def bind_read_only(pairs: str) -> None:
+    """Show each ``SRC`` read-only at ``DST`` (``SRC=DST`` entries, ``os.pathsep``-joined):
+    a bind mount, then a remount that makes it read-only (a bind takes no flags)."""
+    for pair in filter(None, pairs.split(os.pathsep)):
+        source, _, target = pair.partition("=")
+        _mount(source, target, None, MS_BIND)
+        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
 def _loopback_up() -> None:
@@ -255,6 +266,7 @@ def init(
     if select.select([alive_r], [], [], 0)[0]:  # EOF: the launcher died before prctl
         os._exit(137)
     _own_proc()
+    bind_read_only(values.get("--bind-ro", ""))  # before the harness's directories are hidden
     if "--network-none" in flags:
         _loopback_up()
     uid = int(values["--uid"]) if "--uid" in values else None

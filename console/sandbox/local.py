@@ -361,6 +361,8 @@ class LocalSandbox:
             self.notes.append(f"[warning: no namespace isolation: {why}]")
         # Directories of the project copy put first on PATH (the run's virtualenv bin).
         self.path_prepend: list[str] = []
+        # (source, place in the project copy): shown read-only to every command of the run.
+        self.read_only_binds: list[tuple[Path, Path]] = []
 
     @property
     def project_dir(self) -> Path:
@@ -376,6 +378,10 @@ class LocalSandbox:
             "HOST": "0.0.0.0",
             # Python block-buffers a pipe; log regexes need lines as they are printed.
             "PYTHONUNBUFFERED": "1",
+            # npm would ask the registry for a newer npm, fund and audit on every call.
+            "npm_config_update_notifier": "false",
+            "npm_config_fund": "false",
+            "npm_config_audit": "false",
             self._port_env: str(self.port),
         }
         if self._port_env != "PORT":
@@ -425,6 +431,25 @@ class LocalSandbox:
         if self._uid is not None:
             namespaces.hand_over(self.workdir, self._uid)
 
+    def bind_read_only(self, source: Path, target: Path) -> bool:
+        """Show ``source`` read-only at ``target`` (a directory to be, inside the project
+        copy) to every command of this run, without copying it.  False when this sandbox
+        has no mount namespace, or ``target`` is taken: the caller copies instead."""
+        if not self.isolated:
+            return False
+        project = self.project_dir.resolve()
+        place = target.parent.resolve() / target.name
+        named = (str(source), str(place))
+        if any(os.pathsep in text or "=" in text for text in named):
+            return False
+        if not place.is_relative_to(project) or place == project:
+            return False
+        if place.is_symlink() or place.exists() and (not place.is_dir() or any(place.iterdir())):
+            return False
+        place.mkdir(parents=True, exist_ok=True)
+        self.read_only_binds.append((source, place))
+        return True
+
     def launch_argv(self, command: str) -> list[str]:
         """The argv that applies the limits and then runs ``sh -c command``."""
         data = (2 * self.memory_mb + 512) * 1024 * 1024  # backstop; the RSS watchdog is first
@@ -446,6 +471,9 @@ class LocalSandbox:
             argv.append("--isolate")
             if self.network_none:
                 argv.append("--network-none")
+            if self.read_only_binds:
+                pairs = (f"{source}={target}" for source, target in self.read_only_binds)
+                argv += ["--bind-ro", os.pathsep.join(pairs)]
             if self._uid is not None:
                 hidden = os.pathsep.join(str(p) for p in (paths.data_dir(), paths.config_dir()))
                 argv += ["--uid", str(self._uid), "--workdir", str(self.workdir)]

@@ -13,6 +13,7 @@ import pytest
 
 from console.checker import run_check
 from console.model import CheckResult, CheckSpec, Event, ExitClass, PortFound, Verdict
+from console.sequence import SETTLE_TAIL
 from console.settings import SandboxSettings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -116,6 +117,20 @@ async def test_crash_right_after_binding_is_not_passed() -> None:
     assert result.port is not None and result.http_root == 200
     assert result.stages[-1].name == "settle" and not result.stages[-1].ok
     assert result.failure is not None and result.failure.exception == "RuntimeError"
+
+
+async def test_the_settle_window_counts_from_the_port_and_still_outlasts_the_answer() -> None:
+    # GET / takes 0.6 s, longer than the 0.5 s window: the window has run out by the answer,
+    # so only the tail after it is waited for...
+    slow = await check("slow_root", settle=0.5)
+    assert slow.verdict == Verdict.PASS, slow.reason
+    settle = next(stage for stage in slow.stages if stage.name == "settle")
+    assert SETTLE_TAIL * 1000 <= settle.ms < 0.5 * 1000
+    assert "0.5 s after opening it" in slow.reason
+    # ...and that tail still sees an app die of its first answer.
+    crash = await check("slow_root_crash", settle=0.5)
+    assert crash.verdict == Verdict.CRASHED, crash.reason
+    assert crash.http_root == 200 and crash.stages[-1].name == "settle"
 
 
 async def test_exited_early() -> None:

@@ -1,5 +1,6 @@
-"""The shared dependency cache: copies (never links) into a run, every byte checked against
-the digest recorded when the harness built the set, and a changed set is never used."""
+"""The shared dependency cache: copies (never links) into a run that cannot mount it, every
+byte checked against the digest recorded when the harness built the set, and a changed set
+is never used (mounting is in tests/integration/test_depcache_mount.py)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def plant(store: Path, project: Path) -> Path:
     (final / "lib" / "site").mkdir(parents=True)
     (final / "bin" / "serve").write_text(f"#!{built_at}/bin/python\nprint('serve')\n")
     (final / "lib" / "site" / "flask.py").write_text("VERSION = '3'\n")
+    os.utime(final / "lib" / "site" / "flask.py", (1_600_000_000, 1_600_000_000))
     (final / "pyvenv.cfg").write_text(f"home = /usr/bin\ncommand = python3 -m venv {built_at}\n")
     (final / "bin" / "python3").symlink_to("/usr/bin/python3")
     manifest = depcache._manifest(final, lambda rel: False)
@@ -55,6 +57,9 @@ def test_a_stored_set_is_copied_into_the_run_with_paths_rewritten(
     assert (venv / "bin" / "serve").read_text().startswith(f"#!{venv}/bin/python\n")
     assert os.access(venv / "bin" / "serve", os.X_OK)
     assert os.readlink(venv / "bin" / "python3") == "/usr/bin/python3"
+    # The stored times are kept: byte code compiled at build time stays valid.
+    copied, original = venv / "lib" / "site" / "flask.py", stored / "lib" / "site" / "flask.py"
+    assert copied.stat().st_mtime_ns == original.stat().st_mtime_ns
     # A copy, not a link: what the run writes into its environment never reaches the store.
     (venv / "lib" / "site" / "flask.py").write_text("import os; os.system('evil')\n")
     assert (stored / "lib" / "site" / "flask.py").read_text() == "VERSION = '3'\n"
