@@ -125,27 +125,27 @@ def _key(plan: InstallPlan, project_dir: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _manifest(root: Path, skip: Callable[[str], bool]) -> dict[str, object]:
+    """Every file's SHA-256 and every link's target under ``root`` (paths relative to it;
+    ``skip`` leaves a path, and what is under it, out).  Read on every run that uses a set:
+    one ``scandir`` per directory, whose entries already know their type."""
     files: dict[str, str] = {}
     links: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = Path(dirpath) / name
-            rel = path.relative_to(root).as_posix()
-            if skip(rel):
-                continue
-            if path.is_symlink():
-                links[rel] = os.readlink(path)
-            elif path.is_file():
-                files[rel] = _sha256(path)
+    pending = [("", str(root))]
+    while pending:
+        prefix, directory = pending.pop()
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                rel = prefix + entry.name
+                if skip(rel):
+                    continue
+                if entry.is_symlink():
+                    links[rel] = os.readlink(entry.path)
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append((rel + "/", entry.path))
+                elif entry.is_file(follow_symlinks=False):
+                    with open(entry.path, "rb") as handle:
+                        files[rel] = hashlib.file_digest(handle, "sha256").hexdigest()
     return {"files": files, "links": links}
 
 
