@@ -34,6 +34,32 @@ _PY_DISTRIBUTIONS = {
 }
 
 
+# Import names of libraries web apps commonly use (lower case): a missing one is a missing
+# dependency, never a file the project forgot.  A name outside this list, the standard
+# library and the project's files is more likely the project's own module.
+COMMON_LIBRARIES = frozenset(
+    """
+    aiofiles aiohttp aiosqlite alembic anyio apscheduler argon2 asyncpg attr attrs authlib
+    babel bcrypt bleach blinker boto3 botocore bs4 cachetools celery certifi cffi chardet
+    charset_normalizer click colorama cryptography cv2 dash databases dateutil django
+    djangorestframework dns docx dotenv elasticsearch email_validator falcon fastapi flasgger
+    flask flask_bcrypt flask_caching flask_cors flask_jwt_extended flask_limiter flask_login
+    flask_mail flask_marshmallow flask_migrate flask_restful flask_restx flask_socketio
+    flask_sqlalchemy flask_wtf gevent google graphene greenlet grpc gunicorn h11 httpcore
+    httpx huggingface_hub idna itsdangerous jinja2 jose jsonschema jwt kafka langchain
+    limits loguru lxml mako markdown markupsafe marshmallow matplotlib motor msgpack
+    multipart mysqldb mysql nltk numpy oauthlib openai openpyxl orjson packaging pandas
+    paramiko passlib peewee pendulum pika pil playwright plotly prometheus_client psutil
+    psycopg psycopg2 pydantic pydantic_settings pygments pyjwt pymongo pymysql pytest
+    pytz qrcode rabbitmq redis reportlab requests rest_framework rich scipy selenium
+    sentry_sdk simplejson six sklearn slugify socketio sqlalchemy sqlmodel starlette
+    stripe structlog tenacity tiktoken toml tornado tqdm transformers twilio typer
+    typing_extensions ujson urllib3 uvicorn uvloop validators waitress websocket websockets
+    werkzeug whitenoise wtforms xlsxwriter yaml zmq
+    """.split()
+)
+
+
 def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "_", name.strip().lower())
 

@@ -403,6 +403,7 @@ async def explain_failure(
                 service=prepared.prompt.service,
                 reason=failure_input.reason,
                 project_root=failure_input.project_root,
+                project_files=failure_input.project_files,
             ),
             lang,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ class FailureInput(BaseModel):
         run_id / fingerprint / verdict / exit_class: set when it comes from a recorded run.
         service: project or service name shown to the model.
         project_root: where sources (signatures) and an OpenAPI file may be found.
+        project_files: the project's files (relative paths), when known: a recorded
+            generation's, or those under ``project_root``.
         spec / method / url: the API description and the failed request, when known.
     """
 
@@ -40,6 +43,7 @@ class FailureInput(BaseModel):
     reason: str | None = None
     service: str | None = None
     project_root: Path | None = None
+    project_files: tuple[str, ...] | None = None
     spec: dict[str, Any] | None = None
     method: str | None = None
     url: str | None = None
@@ -49,6 +53,24 @@ def context_lines(text: str, limit: int = LOG_LINES) -> str:
     """The last ``limit`` lines of ``text`` that are not stack-frame lines."""
     kept = [line for line in text.splitlines() if line.strip() and not _FRAME_LINE.match(line)]
     return "\n".join(kept[-limit:])
+
+
+# Installed dependencies and tool caches: not the project's own files.
+_NOT_OWN = frozenset({"node_modules", ".git", ".venv", "venv", ".verdict-venv", "__pycache__"})
+MAX_LISTED = 5000
+
+
+def project_file_names(root: Path) -> tuple[str, ...] | None:
+    """The files under ``root`` (relative, POSIX), installed dependencies left out; None
+    when ``root`` holds more than :data:`MAX_LISTED` (an untrusted tree is not walked whole)."""
+    found: list[str] = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [name for name in dirs if name not in _NOT_OWN]
+        base = Path(directory).relative_to(root)
+        found.extend((base / name).as_posix() for name in files)
+        if len(found) > MAX_LISTED:
+            return None
+    return tuple(sorted(found))
 
 
 def _is_path(app: str) -> bool:
@@ -81,6 +103,7 @@ def from_trace(
         log=context_lines(text),
         service=service,
         project_root=root,
+        project_files=project_file_names(root) if root and root.is_dir() else None,
         spec=spec,
         method=method,
         url=url,
@@ -93,7 +116,7 @@ def from_run(database: Any, run_id: str, *, app: str | None = None) -> FailureIn
     Raises:
         UsageError: no such run, or the run passed (nothing to explain).
     """
-    from storage.runs import get_run, run_log
+    from storage.runs import get_generation, get_run, run_log
 
     record = get_run(database, run_id)
     if record is None:
@@ -112,6 +135,12 @@ def from_run(database: Any, run_id: str, *, app: str | None = None) -> FailureIn
     if not text and record.result:
         text = "\n".join(line.text for line in record.result.log_tail)
     project = Path(record.project) if record.project else None
+    root = project if project and project.is_dir() else None
+    generation = get_generation(database, record.run_id)
+    if generation is not None and generation.ok:
+        files: tuple[str, ...] | None = tuple(generation.files)
+    else:
+        files = project_file_names(root) if root else None
     return FailureInput(
         failure=failure,
         log=context_lines(text),
@@ -121,5 +150,6 @@ def from_run(database: Any, run_id: str, *, app: str | None = None) -> FailureIn
         exit_class=record.exit_class,
         reason=record.reason,
         service=record.spec or (project.name if project else None),
-        project_root=project if project and project.is_dir() else None,
+        project_root=root,
+        project_files=files,
     )

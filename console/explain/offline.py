@@ -10,11 +10,12 @@ that matches wins, and a generic rule always matches last.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from console.explain.dependencies import declared_in
+from console.explain.dependencies import COMMON_LIBRARIES, declared_in
 from console.explain.offline_text import LANGS, Text, words_for
 from console.explain.offline_text import RULE_TEXTS as _BASE_TEXTS
 from console.explain.offline_text_start import START_RULE_TEXTS
@@ -27,8 +28,8 @@ __all__ = ["LANGS", "RULES", "TRIAGE_VERSION", "Rule", "Text", "TriageInput", "t
 #: Stored as the ``prompt_version`` of offline explanations.  Bump it whenever the wording
 #: or the rules change, so cached answers from an older triage are not reused (v1 answered
 #: in English whatever language was asked for; v2 showed rule names and said "stopped" for
-#: apps that kept running).
-TRIAGE_VERSION = "triage-v3"
+#: apps that kept running; v3 called a module the project forgot to write a library to install).
+TRIAGE_VERSION = "triage-v4"
 
 
 @dataclass
@@ -43,6 +44,9 @@ class TriageInput:
     service: str | None = None
     reason: str | None = None  # the verdict's own reason ("GET / on port 8080 answered 500.")
     project_root: Path | None = None  # where dependency files are looked up
+    # The project's files (relative paths) when known: the recorded generation's, or the
+    # project directory's.  None: unknown, so no rule may say a file is missing.
+    project_files: tuple[str, ...] | None = None
 
     @property
     def text(self) -> str:
@@ -174,6 +178,31 @@ def _not_installed(data: TriageInput) -> re.Match[str] | None:
     return None
 
 
+_PYTHON_MISSING = re.compile(r"No module named '?([\w.]+)'?")
+
+
+def _missing_own_module(data: TriageInput) -> re.Match[str] | None:
+    """A Python module imported by the app's own code that is not among the project's
+    files, not a dependency it declares, not the standard library's and not a library apps
+    commonly use: most likely a module of the project that was never written."""
+    if data.project_files is None or data.first_app_frame() is None:
+        return None
+    match = _PYTHON_MISSING.search(data.text)
+    if match is None:
+        return None
+    top = match.group(1).split(".")[0]
+    if top in sys.stdlib_module_names or top.lower() in COMMON_LIBRARIES:
+        return None
+    if declared_in(data.project_root, top):
+        return None
+    present: set[str] = set()
+    for name in data.project_files:
+        parts = PurePosixPath(name).parts
+        present.update(parts[:-1])
+        present.add(PurePosixPath(name).stem)
+    return None if top in present else match
+
+
 def _exited_without_serving(data: TriageInput) -> bool:
     return data.verdict == "exited_early"
 
@@ -206,6 +235,7 @@ RULES: list[Rule] = [
         0.8,
     ),
     Rule("module-not-installed", _not_installed, 0.85),
+    Rule("missing-own-module", _missing_own_module, 0.7),
     Rule(
         "missing-module",
         _first_of(

@@ -1,10 +1,10 @@
 """The wording of the offline triage rules about getting an app to start, per language.
 
 Install step failed, the entry point ran to its end without serving, one of the app's own
-files missing (an unbuilt ``dist/``), and a module that the dependency file lists but that was
-never installed.  Kept apart from
-:mod:`console.explain.offline_text` only for size; the format is the same (``{file}`` is the
-dependency file that lists the module).
+files missing (an unbuilt ``dist/``), a module that the dependency file lists but that was
+never installed, and a module that is neither a file of the project nor a dependency.  Kept
+apart from :mod:`console.explain.offline_text` only for size; the format is the same
+(``{file}`` is the dependency file that lists the module).
 """
 
 from __future__ import annotations
@@ -77,6 +77,24 @@ START_RULE_TEXTS: Mapping[str, Mapping[str, Text]] = {
             "cargo build 등). 설치가 앱이 실행되는 것과 같은 환경(가상환경, 컨테이너)에 "
             "되는지도 확인하세요.",
             ("해당 의존성", "해당 의존성"),
+        ),
+    },
+    "missing-own-module": {
+        "en": Text(
+            "The app imports {what} {where}, but {what} is neither one of the project's files "
+            "nor a dependency it declares, so the app stopped while loading: most likely a "
+            "module of the project itself that was never written.",
+            "If {what} is the project's own module, add {what}.py (or the package {what}/) next "
+            "to the file that imports it, or generate the project again; if it is a library, "
+            "add it to requirements.txt (or pyproject.toml) so the install step installs it.",
+        ),
+        "ko": Text(
+            "앱이 {where}에서 {what} 모듈을 불러오지만, {what}은(는) 프로젝트의 파일도 아니고 "
+            "선언된 의존성도 아니어서 앱이 시작하는 도중에 멈췄습니다. 프로젝트 자신의 모듈인데 "
+            "파일이 만들어지지 않았을 가능성이 큽니다.",
+            "{what}이(가) 프로젝트 자신의 모듈이라면 불러오는 파일 옆에 {what}.py(또는 {what}/ "
+            "패키지)를 추가하거나 프로젝트를 다시 생성하세요. 라이브러리라면 requirements.txt"
+            "(또는 pyproject.toml)에 추가해서 설치 단계가 설치하도록 하세요.",
         ),
     },
 }

@@ -119,6 +119,9 @@ def offline_answer(db: Database, preview: ExplainPreview, lang: str) -> ExplainR
             verdict=preview.data.verdict,
             operation=_operation_phrase(prepared.operation),
             service=prepared.prompt.service,
+            reason=preview.data.reason,
+            project_root=preview.data.project_root,
+            project_files=preview.data.project_files,
         ),
         lang,
     )

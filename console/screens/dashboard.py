@@ -46,28 +46,30 @@ def cell_view(cell: CellState, fan_out: set[str]) -> CellView:
 class Dashboard(Screen[None]):
     """What an on-call engineer watches while a matrix runs."""
 
+    # In the order the footer shows them: what on-call reaches for first, so the ones an
+    # 80-column footer has no room for are the rarer ones (all are in ``?`` and ctrl+p).
     BINDINGS = [
         Binding("enter", "open_run", "Open", id="open", tooltip="the selected run in full"),
+        Binding("e", "explain", "Explain", id="explain", tooltip="explain the selected failure"),
         Binding("r", "rerun", "Rerun", id="rerun", tooltip="rerun the selected combination"),
+        Binding(
+            "x", "first_error", "1st error", id="first_error",
+            tooltip="jump to the first error in the log",
+        ),
+        Binding("slash,backslash", "filter", "Filter", id="filter", tooltip="show matching lines"),
+        Binding("f", "follow", "Follow", id="follow", tooltip="follow the log or stay put"),
+        Binding("H", "history", "History", id="history", tooltip="past runs and explanations"),
+        Binding("s", "stats", "Stats", id="stats", tooltip="pass rates, fingerprints, outcomes"),
+        Binding("d", "diff", "Diff", id="diff", tooltip="the last two attempts side by side"),
         Binding(
             "R", "fan_out", "Fan out", id="fan_out",
             tooltip="try the spec with every other prompt version x model",
         ),
         Binding("c", "cancel_run", "Cancel", id="cancel", tooltip="stop the selected run"),
-        Binding("f", "follow", "Follow", id="follow", tooltip="follow the log or stay put"),
-        Binding("slash,backslash", "filter", "Filter", id="filter", tooltip="show matching lines"),
         Binding("m", "mark", "Mark", id="mark", tooltip="a marker line in the log"),
-        Binding(
-            "x", "first_error", "1st error", id="first_error",
-            tooltip="jump to the first error in the log",
-        ),
         Binding("left_square_bracket", "older", "Older", id="older", show=False,
                 tooltip="load older log lines from storage"),
         Binding("escape", "clear_filter", "Back", id="back", show=False),
-        Binding("e", "explain", "Explain", id="explain", tooltip="explain the selected failure"),
-        Binding("H", "history", "History", id="history", tooltip="past runs and explanations"),
-        Binding("d", "diff", "Diff", id="diff", tooltip="the last two attempts side by side"),
-        Binding("s", "stats", "Stats", id="stats", tooltip="pass rates, fingerprints, outcomes"),
     ]
 
     def __init__(self) -> None:
@@ -89,7 +91,7 @@ class Dashboard(Screen[None]):
             yield SandboxTable(id="sandboxes")
         yield LogPane(id="log", max_lines=self.vapp.settings.ui.log_lines)
         yield Input(placeholder="filter (regex or text); enter applies, esc clears", id="filter")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#filter", Input).display = False

@@ -150,7 +150,7 @@ class ExplainScreen(Screen[None]):
         with VerticalScroll(id="explain"):
             yield Static(Text(f"preparing run {self.run_id}…", style="dim"), id="explain-preview")
             yield Static("", id="explain-answer")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#explain").border_title = f"explain {self.run_id}"

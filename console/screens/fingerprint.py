@@ -31,7 +31,7 @@ class FingerprintScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
             yield Static(Text("reading…", style="dim"), id="timeline-body")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#detail").border_title = f"fingerprint {self.fingerprint[:16]}"

@@ -56,7 +56,7 @@ class HistoryScreen(Screen[None]):
         yield DataTable(id="history", cursor_type="row", zebra_stripes=True)
         yield Input(value=self.query_text, id="history-search",
                     placeholder="search (e.g. address in use  verdict:crashed  model:m1)")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)

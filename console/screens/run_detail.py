@@ -55,7 +55,7 @@ class RunDetailScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="detail"):
             yield Static(Text(f"loading run {self.run_id}…", style="dim"), id="detail-body")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.query_one("#detail").border_title = f"run {self.run_id}"

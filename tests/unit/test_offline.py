@@ -161,6 +161,18 @@ LANG_CASES: list[tuple[str, TriageInput, list[str]]] = [
         ["flask_cors", "requirements.txt", "pip install -r requirements.txt"],
     ),
     (
+        "missing-own-module",
+        TriageInput(
+            _fail(
+                "ModuleNotFoundError",
+                "No module named 'order_store'",
+                _app("<module>", "app.py", 5),
+            ),
+            project_files=("app.py", "verdict.toml"),
+        ),
+        ["order_store", "order_store.py", "app.py:5", "requirements.txt"],
+    ),
+    (
         "missing-own-file",
         TriageInput(
             _fail(

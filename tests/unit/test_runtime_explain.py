@@ -131,6 +131,44 @@ def test_missing_module_not_listed_asks_to_add_it(tmp_path: Path) -> None:
     assert "requirements.txt" in explanation.reason and "install step" in explanation.guide
 
 
+def test_a_module_the_project_never_wrote_is_not_called_a_library(tmp_path: Path) -> None:
+    failure = Failure(
+        exception="ModuleNotFoundError",
+        message="No module named 'order_store'",
+        frames=[Frame(name="<module>", file="app.py", line=5, app=True)],
+    )
+    # The generated files hold no order_store.py, and nothing declares it.
+    own, rule = triage(TriageInput(failure, project_files=("app.py", "verdict.toml")))
+    assert rule == "missing-own-module"
+    assert "order_store.py" in own.guide and "app.py:5" in own.reason
+    korean, _ = triage(TriageInput(failure, project_files=("app.py",)), "ko")
+    assert "order_store.py" in korean.guide and "(app.py:5)에서" in korean.reason
+    # Files unknown, the file present (a path problem), or a library apps commonly use:
+    # not this rule.
+    assert triage(TriageInput(failure))[1] == "missing-module"
+    assert triage(TriageInput(failure, project_files=("app.py", "order_store.py")))[1] != rule
+    flask = failure.model_copy(update={"message": "No module named 'flask_sqlalchemy'"})
+    assert triage(TriageInput(flask, project_files=("app.py",)))[1] == "missing-module"
+    stdlib = failure.model_copy(update={"message": "No module named 'tomllib'"})
+    assert triage(TriageInput(stdlib, project_files=("app.py",)))[1] == "missing-module"
+    # Declared in the dependency file: the install step did not run.
+    (tmp_path / "requirements.txt").write_text("order-store==1.0\n")
+    declared = TriageInput(failure, project_root=tmp_path, project_files=("app.py",))
+    assert triage(declared)[1] == "module-not-installed"
+
+
+def test_a_recorded_run_knows_its_generated_files(tmp_path: Path) -> None:
+    from console.explain.inputs import from_run
+    from tests.support.triage_data import seed_triage_db
+
+    db = seed_triage_db(tmp_path / "t.db")
+    data = from_run(db, "r01")
+    assert data.project_files is not None and "app.py" in data.project_files
+    assert triage(TriageInput(data.failure, project_files=data.project_files))[1] == (
+        "missing-own-module"
+    )
+
+
 @pytest.mark.parametrize(
     ("file", "content", "module", "expected"),
     [
