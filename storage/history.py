@@ -94,12 +94,14 @@ _FAILING = _COUNTED + " AND {r}.verdict != 'pass' AND {r}.fingerprint IS NOT NUL
 _PASSING = _COUNTED + " AND {r}.verdict = 'pass'"
 
 
-def _next_pass(run: str) -> str:
-    """The start of the first pass of ``run``'s combination after ``run`` started."""
+def _next_pass(run: str, *, before: bool = False) -> str:
+    """The start of the first pass of ``run``'s combination after ``run`` started (with
+    ``before``: of the last pass before it)."""
+    pick, compare, alias = ("MAX", "<", "q") if before else ("MIN", ">", "p")
     return (
-        "(SELECT MIN(p.started) FROM runs p INDEXED BY runs_combination WHERE "
-        + _SAME_COMBO.format(a="p", b=run)
-        + f" AND p.verdict = 'pass' AND p.started > {run}.started)"
+        f"(SELECT {pick}({alias}.started) FROM runs {alias} INDEXED BY runs_combination WHERE "
+        + _SAME_COMBO.format(a=alias, b=run)
+        + f" AND {alias}.verdict = 'pass' AND {alias}.started {compare} {run}.started)"
     )
 
 
@@ -128,10 +130,7 @@ def _add_passing(run: str) -> str:
         " WHERE "
         + _SAME_COMBO.format(a="h", b=run)
         + f" AND {_FAILING.format(r='h')} AND h.started < {run}.started"
-        " AND h.started >= COALESCE((SELECT MAX(q.started) FROM runs q"
-        " INDEXED BY runs_combination WHERE "
-        + _SAME_COMBO.format(a="q", b=run)
-        + f" AND q.verdict = 'pass' AND q.started < {run}.started), -1e308));"
+        f" AND h.started >= COALESCE({_next_pass(run, before=True)}, -1e308));"
     )
 
 
