@@ -27,6 +27,7 @@ from console.model import (
     Event,
     Job,
     JobFinished,
+    JobQueued,
     JobStarted,
     RunAborted,
     RunStarted,
@@ -224,6 +225,13 @@ def record_event(db: Database, recorder: Any, event: Event) -> bool:
                 verdict=result.verdict.value,
                 fingerprint=result.fingerprint,
             )
+        return True
+    if isinstance(event, JobQueued):
+        # Another console's job, heard of on the events topic: into this ledger too, caught
+        # up with whatever of it was recorded first (events of one job may come in any order).
+        with db.write():
+            if job_store.enqueue(db, [event.job], queue="kafka", origin="remote"):
+                job_store.catch_up(db, event.job.job_id)
         return True
     if isinstance(event, JobStarted):
         with db.write():

@@ -187,6 +187,24 @@ def set_run(db: Database, job_id: str, run_id: str) -> None:
         )
 
 
+def catch_up(db: Database, job_id: str) -> None:
+    """Bring a job row added after its runs were recorded up to date with them: its first
+    verdict, or else the run verifying it."""
+    with db.write() as sdb:
+        row = sdb.execute(
+            "SELECT run_id, verdict, fingerprint FROM runs WHERE job_id = ?"
+            " ORDER BY verdict IS NULL, COALESCE(finished, started) LIMIT 1",
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            return
+        run_id, verdict, fingerprint = row
+        if verdict is not None:
+            complete(db, job_id, run_id=run_id, verdict=verdict, fingerprint=fingerprint)
+        else:
+            set_run(db, job_id, run_id)
+
+
 def complete(
     db: Database, job_id: str, *, run_id: str, verdict: str, fingerprint: str | None
 ) -> bool:

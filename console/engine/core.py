@@ -272,7 +272,8 @@ class Engine:
         producer = new_producer(self.queue_url.bootstrap)
         await producer.start()
         try:
-            await produce_jobs(producer, names.jobs, [j for j in jobs if j.job_id not in already])
+            fresh = [j for j in jobs if j.job_id not in already]
+            await produce_jobs(producer, names.jobs, fresh, events=names.events)
         finally:
             await producer.stop()
 

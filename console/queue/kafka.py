@@ -24,7 +24,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from console.events import encode_event
-from console.model import Event, GenerationFinished, Job, JobFinished, LogBatch, VerdictReached
+from console.model import (
+    Event,
+    GenerationFinished,
+    Job,
+    JobFinished,
+    JobQueued,
+    LogBatch,
+    VerdictReached,
+)
 from console.queue.base import Delivery, QueueUrl
 from console.queue.kafka_common import (
     MAX_MESSAGE_BYTES,
@@ -131,6 +139,8 @@ def encode_within(event: Event, limit: int) -> list[bytes]:
 def _event_key(event: Event) -> str | None:
     if isinstance(event, JobFinished):
         return event.job_id
+    if isinstance(event, JobQueued):
+        return event.job.job_id
     return getattr(event, "run_id", None)
 
 

@@ -128,8 +128,15 @@ async def ensure_topics(bootstrap: str, names: Sequence[str], partitions: int) -
         await admin.close()
 
 
-async def produce_jobs(producer: Any, topic: str, jobs: Sequence[Job]) -> None:
-    """Send jobs keyed by combination and wait until the broker has them all."""
+async def produce_jobs(
+    producer: Any, topic: str, jobs: Sequence[Job], *, events: str | None = None
+) -> None:
+    """Send jobs keyed by combination and wait until the broker has them all; with
+    ``events``, also announce each on that topic (``JobQueued``, keyed by job), so every
+    console that follows the events keeps the same job ledger, not only the submitter's."""
+    from console.events import encode_event
+    from console.model import JobQueued
+
     futures = [
         await producer.send(
             topic,
@@ -138,4 +145,11 @@ async def produce_jobs(producer: Any, topic: str, jobs: Sequence[Job]) -> None:
         )
         for job in jobs
     ]
+    if events is not None:
+        for job in jobs:
+            futures.append(
+                await producer.send(
+                    events, encode_event(JobQueued(job=job)), key=job.job_id.encode("utf-8")
+                )
+            )
     await asyncio.gather(*futures)

@@ -10,6 +10,7 @@ aiokafka is imported only inside this module's functions (``verdict --help`` sta
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,14 @@ async def submit_and_wait(
     return stop.is_set()
 
 
+def console_group(names: KafkaNames, db: Database) -> str:
+    """The consumer group whose committed offsets are this database's place in the events
+    topic: one per database file, so a restarted console resumes where its records end,
+    while another console (another file) reads every event for itself."""
+    where = str(db.path.resolve()) if db.path is not None else "memory"
+    return f"{names.console_group}.{hashlib.sha256(where.encode()).hexdigest()[:12]}"
+
+
 async def consume_events(
     url: QueueUrl,
     db: Database,
@@ -99,8 +108,9 @@ async def consume_events(
     ``record`` replaces the direct write (the engine hands events to its recording
     writer) and ``before_commit`` is awaited before offsets are committed, so an offset is
     committed only once its events are in the database.  The console reads every partition
-    itself (no group rebalancing) and keeps its position in the console group's committed
-    offsets.  Undecodable events are logged and skipped.
+    itself (no group rebalancing) and keeps its position in the committed offsets of its
+    database's own group (:func:`console_group`).  Undecodable events are logged and
+    skipped.
     """
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -124,7 +134,7 @@ async def consume_events(
 
     consumer = AIOKafkaConsumer(
         bootstrap_servers=url.bootstrap,
-        group_id=names.console_group,
+        group_id=console_group(names, db),
         client_id="verdict-console",
         enable_auto_commit=False,
         auto_offset_reset="earliest",

@@ -221,9 +221,16 @@ async def test_a_second_engine_that_only_follows_events_sees_every_verdict(
         await send_raw(kafka_broker.bootstrap, client.kafka_names().jobs, b"not a job")
         # nothing consumes yet: every job (and the junk record) is lag
         assert await client.kafka_figures() == (len(jobs) + 1, 0)
+        # The watcher hears of the queued jobs too: on screen and in its own job ledger.
+        keys = {j.combination.key for j in jobs}
+        await until(
+            lambda: {k for k, c in watcher.live.cells.items() if c.status == "queued"} >= keys,
+            within=30,
+        )
+        await until(lambda: len(job_store.jobs_by_id(dbs[1], [j.job_id for j in jobs]))
+                    == len(jobs), within=30)
         worker = await Engine(settings, dbs[2], queue_url=url, slots=2, role="worker").start()
         assert await client.wait_done([j.job_id for j in jobs])
-        keys = {j.combination.key for j in jobs}
         await until(
             lambda: {k for k, c in watcher.live.cells.items() if c.status == "done"} >= keys,
             within=60,
@@ -242,5 +249,10 @@ async def test_a_second_engine_that_only_follows_events_sees_every_verdict(
     assert {k: c.verdict for k, c in watcher.live.cells.items()} == expected
     watcher_runs = runs.recent_runs(dbs[1], limit=50)
     assert {r.verdict for r in watcher_runs if r.verdict} == set(expected.values())
+    # The watcher's ledger ends where the submitter's does: every job done, same verdicts.
+    ids = [j.job_id for j in jobs]
+    mine = {r.job_id: (r.state, r.verdict) for r in job_store.jobs_by_id(dbs[0], ids)}
+    theirs = {r.job_id: (r.state, r.verdict) for r in job_store.jobs_by_id(dbs[1], ids)}
+    assert theirs == mine and {state for state, _ in mine.values()} == {job_store.DONE}
     for database in dbs:
         database.close()

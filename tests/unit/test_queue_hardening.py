@@ -220,6 +220,41 @@ def test_a_job_started_again_ends_its_earlier_unfinished_run(db: Database) -> No
     assert record is not None and record.run_id == "r2"
 
 
+def test_a_job_heard_of_after_its_verdict_is_still_done_in_the_ledger(db: Database) -> None:
+    """Another console's events may come in any order: a ``JobQueued`` that arrives after
+    the job's run and verdict adds the job as done, with that verdict (and one that arrives
+    twice changes nothing)."""
+    from console.model import (
+        CheckResult,
+        JobQueued,
+        JobStarted,
+        RunStarted,
+        Verdict,
+        VerdictReached,
+    )
+    from console.recorder import Recorder
+    from console.worker import record_event
+
+    recorder = Recorder(db)
+    job, other = make_job(1), make_job(2)
+    record_event(db, recorder, RunStarted(run_id="r1", project="p", job_id="job1"))
+    result = CheckResult(run_id="r1", verdict=Verdict.CRASHED, reason="x", job_id="job1")
+    record_event(db, recorder, VerdictReached(run_id="r1", result=result))
+    assert job_store.get_job(db, "job1") is None  # not heard of yet
+    record_event(db, recorder, JobQueued(job=job))
+    record = job_store.get_job(db, "job1")
+    assert record is not None and record.state == job_store.DONE
+    assert (record.run_id, record.verdict, record.origin) == ("r1", "crashed", "remote")
+    record_event(db, recorder, JobQueued(job=job))
+    assert job_store.get_job(db, "job1") == record
+    # A job whose run has started but not ended is queued with that run.
+    record_event(db, recorder, JobStarted(job_id="job2", run_id="r2"))
+    record_event(db, recorder, RunStarted(run_id="r2", project="p", job_id="job2"))
+    record_event(db, recorder, JobQueued(job=other))
+    started = job_store.get_job(db, "job2")
+    assert started is not None and started.state != job_store.DONE and started.run_id == "r2"
+
+
 # --- the matrix file ----------------------------------------------------------------------
 
 MATRIX = """
