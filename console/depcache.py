@@ -44,6 +44,8 @@ from console.install import VENV_DIR, InstallPlan
 NPM_REGISTRY = "https://registry.npmjs.org/"
 PYPI_INDEX = "https://pypi.org/simple"
 BUILD_TIMEOUT = 600.0
+FAILED_RETRY_AFTER = 3600.0  # a failed build (a registry hiccup?) is tried again after this
+EVICTED_KEPT = 86400.0  # how long an evicted set is kept aside for runs that mount it
 _DEP_FIELDS = ("dependencies", "devDependencies", "optionalDependencies", "overrides")
 
 Note = Callable[[str], None]
@@ -209,12 +211,45 @@ def _relocate_scripts(venv: Path) -> None:
             script.write_bytes(RELOCATABLE_SHEBANG + rest)
 
 
+def _registry_only(declared: dict[str, object], lock: object) -> str | None:
+    """Why the set could reach beyond the npm registry, or None.  The harness builds on the
+    host's network, outside the sandbox: a ``file:``/``git``/URL/``user/repo`` dependency
+    or a lockfile entry resolved elsewhere (another host, 127.0.0.1, a link) would be
+    fetched by Verdict itself, past ``--network none``."""
+    for field in declared.values():
+        for name, spec in field.items() if isinstance(field, dict) else ():
+            if not isinstance(spec, str) or any(c in spec for c in ":/\\"):
+                return f"{name} is not a registry version range ({str(spec)[:60]!r})"
+    entries: list[tuple[str, object]] = []
+    if isinstance(lock, dict):
+        entries += [(k, v) for k, v in (lock.get("packages") or {}).items() if k]
+        pending = [lock.get("dependencies") or {}]
+        while pending:  # lockfile v1: nested dependencies
+            for name, entry in pending.pop().items():
+                entries.append((name, entry))
+                if isinstance(entry, dict) and isinstance(entry.get("dependencies"), dict):
+                    pending.append(entry["dependencies"])
+    for name, entry in entries:
+        if not isinstance(entry, dict) or entry.get("inBundle") or entry.get("bundled"):
+            continue
+        resolved = entry.get("resolved")
+        if entry.get("link") or not isinstance(resolved, str):
+            return f"{name} in the lockfile is not resolved from the registry"
+        if not resolved.startswith(NPM_REGISTRY) or not entry.get("integrity"):
+            return f"{name} in the lockfile resolves to {resolved[:80]!r}, not the npm registry"
+    return None
+
+
 def _build_npm(
     plan: InstallPlan, project_dir: Path, scratch: Path, store: Path
 ) -> dict[str, object]:
     base = project_dir / plan.directory
     package = json.loads((base / "package.json").read_text(encoding="utf-8"))
     declared = {k: package[k] for k in _DEP_FIELDS if k in package}
+    lock = json.loads((base / plan.lockfile).read_text(encoding="utf-8")) if plan.lockfile else {}
+    beyond = _registry_only(declared, lock)
+    if beyond:
+        raise CacheUnusable(f"not cached: {beyond}")
     tree = scratch / "tree"
     tree.mkdir()
     (tree / "package.json").write_text(json.dumps({"name": "deps", "private": True, **declared}))
@@ -261,7 +296,7 @@ def _ensure_built(plan: InstallPlan, project_dir: Path, root: Path) -> tuple[Pat
     with _locked(root / "locks" / f"{key}.lock"):
         if (final / "manifest.json").is_file():
             return final, False
-        if failed.is_file():
+        if failed.is_file() and time.time() - failed.stat().st_mtime < FAILED_RETRY_AFTER:
             raise CacheUnusable(failed.read_text(encoding="utf-8").strip())
         (root / "tmp").mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=f"{key}-", dir=root / "tmp"))
@@ -326,6 +361,20 @@ def _shown_in_place(
     return mount(stored / under if under else stored, target)
 
 
+def _evict(root: Path, kind: str, key: str) -> None:
+    """Take a set out of the cache.  Moved aside, not deleted: a run may have it mounted,
+    and deleting its files under it would fail an innocent run; what was put aside more
+    than a day ago is deleted now."""
+    trash = root / "evicted"
+    trash.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.replace(root / kind / key, trash / f"{key}-{time.time_ns()}")
+    for old in trash.iterdir():
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > EVICTED_KEPT:
+                shutil.rmtree(old, ignore_errors=True)
+
+
 def restore(
     plan: InstallPlan, project_dir: Path, note: Note, mount: Mount | None = None
 ) -> Restored | None:
@@ -362,7 +411,7 @@ def restore(
             remaining = f"{cd}npm rebuild" if rebuild else None
     except CacheUnusable as exc:
         if "differs from the digest" in str(exc):
-            shutil.rmtree(root / plan.kind / _key(plan, project_dir), ignore_errors=True)
+            _evict(root, plan.kind, _key(plan, project_dir))
         note(f"dependency cache not used for {plan.source} ({exc}); installing in the sandbox")
         return None
     except (OSError, ValueError) as exc:

@@ -44,9 +44,16 @@ PORT_POLL_INTERVAL = 0.025
 # When the first port seen is not the offered one, how long the offered one may take to
 # follow (an app may open a debugger's or a metrics port before its server).
 PORT_PREFERENCE_WINDOW = 0.5
-# The settle window counts from the port opening, but goes on at least this long after the
-# last answer, so a crash the first requests cause is still seen.
+# The settle window counts from the port opening, but goes on after the last answer for at
+# least this long, or half the window if that is longer (a slow first answer must not use up
+# the window), so a crash the first requests cause is still seen.
 SETTLE_TAIL = 0.25
+
+
+def settle_tail(settle: float) -> float:
+    """How long the app must stay up after its last answer, for a window of ``settle``."""
+    return max(min(settle, SETTLE_TAIL), settle / 2)
+
 MAX_PORT_MOVES = 5  # an app that closes its port and listens elsewhere is followed this often
 EXIT_GRACE = 0.2  # a process about to die is reported as crashed, not by its symptom
 T = TypeVar("T")
@@ -454,9 +461,8 @@ class VerificationSequence:
             # GET / and the health check run; it lasts at least a short tail after them.
             current = self.begin("settle", f"{spec.settle:g} s from the port opening")
             up_for = time.monotonic() - listening_since
-            await self.until(
-                asyncio.sleep(max(spec.settle - up_for, min(spec.settle, SETTLE_TAIL))), None
-            )
+            wait = max(spec.settle - up_for, settle_tail(spec.settle))
+            await self.until(asyncio.sleep(wait), None)
             self.end(current, True, f"still running {spec.settle:g} s after opening its port")
 
             if self.logs.expect or self.logs.fail:

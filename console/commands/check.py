@@ -60,8 +60,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--settle",
         metavar="S",
-        help="seconds the app must stay alive after opening its port (at least 0.25 s after"
-        " the last probe)",
+        help="seconds the app must stay alive after opening its port (and after the last"
+        " probe at least 0.25 s, or half of S if longer)",
     )
     parser.add_argument(
         "--env", metavar="K=V", action="append", default=[], help="extra environment variable"

@@ -145,8 +145,19 @@ def bind_read_only(pairs: str) -> None:
     a bind mount, then a remount that makes it read-only (a bind takes no flags)."""
     for pair in filter(None, pairs.split(os.pathsep)):
         source, _, target = pair.partition("=")
-        _mount(source, target, None, MS_BIND)
-        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+        # The target is in the project copy, which project code (an install step) could
+        # have rearranged since: a symlink anywhere on its way would move the mount
+        # elsewhere.  Nothing of the run is alive now, so what is checked is what is used.
+        if os.path.realpath(target) != target:
+            raise LaunchError(f"refusing to mount on {target}: a symlink is on its way")
+        handle = os.open(target, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            place = _bind_source(handle)
+            _mount(source, place, None, MS_BIND)
+            flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV
+            _mount(None, target, None, flags)
+        finally:
+            os.close(handle)
 
 
 def _loopback_up() -> None:

@@ -131,6 +131,12 @@ async def test_the_settle_window_counts_from_the_port_and_still_outlasts_the_ans
     crash = await check("slow_root_crash", settle=0.5)
     assert crash.verdict == Verdict.CRASHED, crash.reason
     assert crash.http_root == 200 and crash.stages[-1].name == "settle"
+    # A longer window keeps half of itself after the answer: a first answer that takes
+    # longer than the whole window does not use it up.
+    late = await check(
+        "slow_root_crash", settle=1.0, env={"SLOW": "1.2", "CRASH_AFTER": "0.35"}
+    )
+    assert late.verdict == Verdict.CRASHED, late.reason
 
 
 async def test_exited_early() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,33 @@ async def test_a_set_with_a_file_added_after_its_build_is_not_shown(
     assert "planted" not in texts(result)
     assert any("differs from the digest" in line for line in texts(result))
     assert not stored.exists()  # evicted; the sandbox installs the ordinary way instead
+
+
+def launch(*args: str) -> subprocess.CompletedProcess[str]:
+    from console.sandbox.local import LAUNCHER
+
+    argv = [sys.executable, "-I", "-S", str(LAUNCHER), "--isolate", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+
+
+def test_the_launcher_mounts_only_where_no_symlink_leads(tmp_path: Path) -> None:
+    """Project code (an install step) may have rearranged the project copy between the
+    restore and the run: a mount point that is, or lies behind, a symlink is refused rather
+    than followed to somewhere else."""
+    source = tmp_path / "set"
+    source.mkdir()
+    (source / "lib.py").write_text("X = 1\n")
+    place = tmp_path / "project" / "venv"
+    place.mkdir(parents=True)
+    shown = launch("--bind-ro", f"{source}={place}", "--", "cat", str(place / "lib.py"))
+    if shown.returncode == 125 and "unshare" in shown.stderr:
+        pytest.skip(f"no namespaces here: {shown.stderr.strip()}")
+    assert shown.returncode == 0 and shown.stdout == "X = 1\n", shown.stderr
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "project" / "link").symlink_to(elsewhere)
+    (tmp_path / "swapped").symlink_to(tmp_path / "project")
+    for target in (tmp_path / "project" / "link", tmp_path / "swapped" / "venv"):
+        refused = launch("--bind-ro", f"{source}={target}", "--", "true")
+        assert refused.returncode == 125 and "a symlink is on its way" in refused.stderr
+    assert not list(elsewhere.iterdir())

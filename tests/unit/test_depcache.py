@@ -78,6 +78,9 @@ def test_a_set_changed_after_it_was_built_is_evicted_and_not_used(
     assert "differs from the digest" in notes[0] and "installing in the sandbox" in notes[0]
     assert not stored.exists()
     assert not (project / VENV_DIR / "lib" / "site" / "flask.py").exists()
+    # Put aside, not deleted: a run that has the set mounted keeps its files.
+    (aside,) = (store / "evicted").iterdir()
+    assert (aside / "lib" / "site" / "flask.py").is_file()
 
 
 def test_a_failed_build_is_remembered_and_plans_that_do_not_qualify_are_not_built(
@@ -124,3 +127,76 @@ def test_npm_keys_follow_the_declared_dependencies_and_the_lockfile(tmp_path: Pa
     assert depcache._key(plan, tmp_path) == first  # only what decides the installed tree
     (tmp_path / "package-lock.json").write_text('{"lockfileVersion": 3}')
     assert depcache._key(plan, tmp_path) != first
+
+
+def test_a_failed_build_is_tried_again_an_hour_later(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = tmp_path / "project"
+    project.mkdir()
+    failed = store / "python" / f"{depcache._key(PLAN, project)}.failed"
+    failed.parent.mkdir(parents=True)
+    failed.write_text("ERROR: the index did not answer\n")
+    builds: list[str] = []
+
+    def build(*args: object) -> dict[str, object]:
+        builds.append("built")
+        raise depcache.CacheUnusable("ERROR: still no answer")
+
+    monkeypatch.setattr(depcache, "_build_python", build)
+    assert depcache.restore(PLAN, project, lambda note: None) is None
+    assert builds == []  # remembered
+    hour_ago = failed.stat().st_mtime - depcache.FAILED_RETRY_AFTER - 1
+    os.utime(failed, (hour_ago, hour_ago))
+    assert depcache.restore(PLAN, project, lambda note: None) is None
+    assert builds == ["built"] and "still no answer" in failed.read_text()
+
+
+REGISTRY = "https://registry.npmjs.org/"
+
+
+@pytest.mark.parametrize(
+    ("declared", "lock", "refused"),
+    [
+        ({"dependencies": {"express": "^4.21.0", "@types/node": "~20"}}, {}, None),
+        ({"dependencies": {"x": "file:../x"}}, {}, "x"),
+        ({"dependencies": {"x": "user/repo#main"}}, {}, "x"),
+        ({"dependencies": {"x": "git+https://example.org/x.git"}}, {}, "x"),
+        ({"devDependencies": {"x": "npm:other@1"}}, {}, "x"),
+        (
+            {"dependencies": {"a": "1"}},
+            {"packages": {"": {}, "node_modules/a": {
+                "resolved": f"{REGISTRY}a/-/a-1.0.0.tgz", "integrity": "sha512-x"}}},
+            None,
+        ),
+        (
+            {"dependencies": {"a": "1"}},
+            {"packages": {"node_modules/a": {
+                "resolved": "http://127.0.0.1:18777/a-1.0.0.tgz", "integrity": "sha512-x"}}},
+            "node_modules/a",
+        ),
+        (
+            {"dependencies": {"a": "1"}},
+            {"packages": {"node_modules/a": {"resolved": f"{REGISTRY}a/-/a-1.0.0.tgz"}}},
+            "node_modules/a",  # no integrity: anything could be served
+        ),
+        ({"dependencies": {"a": "1"}}, {"packages": {"node_modules/a": {"link": True}}}, "a"),
+        (
+            {"dependencies": {"a": "1"}},
+            {"dependencies": {"a": {
+                "resolved": f"{REGISTRY}a/-/a-1.0.0.tgz", "integrity": "sha512-x",
+                "dependencies": {"b": {
+                    "resolved": "https://evil.example/b.tgz", "integrity": "sha1-x"}}}}},
+            "b",  # lockfile v1, nested
+        ),
+    ],
+)
+def test_npm_sets_are_built_only_from_the_registry(
+    declared: dict[str, object], lock: dict[str, object], refused: str | None
+) -> None:
+    """The harness builds on the host's network: a dependency that could be fetched from
+    anywhere else (a project-chosen URL, 127.0.0.1, a path) is installed in the sandbox."""
+    why = depcache._registry_only(declared, lock)
+    assert (why is None) == (refused is None), why
+    if refused is not None:
+        assert why is not None and refused in why
