@@ -185,14 +185,15 @@ def hide(directory: str, keep: str) -> None:
         os.close(handle)
 
 
-def give_passage(directory: str) -> None:
-    """Let anyone pass through ``directory`` in this mount namespace, as ``chmod o+x``
-    would, without changing it on disk: an x-only tmpfs with every entry bound back."""
+def give_passage(directory: str, names: set[str]) -> None:
+    """Let anyone pass through ``directory`` in this mount namespace to ``names`` only, as
+    ``chmod o+x`` would for them, without changing it on disk: an x-only tmpfs with just
+    those entries bound back.  Its other entries (a home's dotfiles, caches) stay out of
+    sight."""
     handle = os.open(directory, os.O_PATH | os.O_DIRECTORY)
     try:
-        names = os.listdir(_bind_source(handle))
         _mount("tmpfs", directory, "tmpfs", MS_NOSUID | MS_NODEV, "mode=711,size=64k")
-        for name in names:
+        for name in sorted(names):
             source, target = _bind_source(handle, name), os.path.join(directory, name)
             try:
                 info = os.lstat(source)
@@ -210,20 +211,24 @@ def give_passage(directory: str) -> None:
         os.close(handle)
 
 
-def open_way(path: str, uid: int) -> None:
-    """Give passage through every directory on the way to ``path`` that ``uid`` could not
-    pass through."""
-    current = "/"
-    for part in path.strip("/").split("/"):
-        current = os.path.join(current, part)
-        try:
-            info = os.stat(current)
-        except OSError:
-            return
-        if not stat.S_ISDIR(info.st_mode):
-            return
-        if not info.st_mode & stat.S_IXOTH and info.st_uid != uid:
-            give_passage(current)
+def closed_on_the_way(paths: list[str], uid: int) -> dict[str, set[str]]:
+    """Every directory on the way to ``paths`` that ``uid`` could not pass through, with
+    the entries of it those paths go through (outermost first).  A symlink on the way is
+    followed as the path names it; its target is looked at when it is itself a way."""
+    closed: dict[str, set[str]] = {}
+    for path in paths:
+        current = "/"
+        for part in path.strip("/").split("/"):
+            try:
+                info = os.stat(current)
+            except OSError:
+                break
+            if not stat.S_ISDIR(info.st_mode):
+                break
+            if not info.st_mode & stat.S_IXOTH and info.st_uid != uid:
+                closed.setdefault(current, set()).add(part)
+            current = os.path.join(current, part)
+    return dict(sorted(closed.items(), key=lambda item: item[0].count("/")))
 
 
 def prepare_user_view(uid: int, workdir: str, hidden: list[str], ways: list[str]) -> None:
@@ -232,14 +237,14 @@ def prepare_user_view(uid: int, workdir: str, hidden: list[str], ways: list[str]
     The harness's own directories (data, configuration) are covered first; then every
     directory on the way to ``workdir`` and to ``ways`` (the interpreter, ``$PATH``) that
     ``uid`` could not pass through (``/root`` is 0700) is opened for passage in this
-    namespace only, so interpreters installed there still run while what they hold keeps
-    its own permissions.
+    namespace only, and only towards those paths: interpreters installed there still run,
+    while what else the directory holds stays out of sight.
     """
     for directory in hidden:
         if os.path.isdir(directory):
             hide(directory, workdir)
-    for path in (os.path.dirname(workdir), *ways):
-        open_way(path, uid)
+    for directory, names in closed_on_the_way([workdir, *ways], uid).items():
+        give_passage(directory, names)
 
 
 def become(uid: int) -> None:

@@ -22,7 +22,7 @@ from console.sandbox import namespaces, proctree
 from console.sandbox.base import LineCallback, Phase, PortHit, Stream
 from console.sandbox.copy import CopyLimits, CopyReport, copy_project
 from console.sandbox.netns import Relay, socket_in
-from console.sandbox.sweep import write_owner
+from console.sandbox.sweep import remove_run_dir, write_owner
 from console.settings import SandboxSettings
 
 LAUNCHER = namespaces.LAUNCHER
@@ -524,4 +524,4 @@ class LocalSandbox:
         for process in self._processes:
             await process.stop(self.settings.stop_grace)
         if not self.keep:
-            await asyncio.to_thread(shutil.rmtree, self.workdir, True)
+            await asyncio.to_thread(remove_run_dir, self.workdir)

@@ -15,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,6 +62,24 @@ def kill_marked(run_id: str) -> int:
     return killed
 
 
+def remove_run_dir(workdir: Path) -> None:
+    """Delete a run's directory with its owner file last, so that a harness killed half-way
+    leaves a directory a sweep still recognises as its own."""
+    with contextlib.suppress(OSError):
+        for entry in workdir.iterdir():
+            if entry.name != OWNER_FILE:
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+# A run's directory gets its owner file right after it is made: one without it for longer
+# was left by a harness killed in between (or in the last step of removing it).
+OWNERLESS_AFTER = 60.0
+
+
 def _orphaned_dirs(base: Path) -> list[Path]:
     found = []
     with contextlib.suppress(OSError):
@@ -68,6 +87,9 @@ def _orphaned_dirs(base: Path) -> list[Path]:
             try:
                 tag = (path / OWNER_FILE).read_text(encoding="ascii")
             except (OSError, UnicodeDecodeError):
+                with contextlib.suppress(OSError):
+                    if path.is_dir() and time.time() - path.stat().st_mtime > OWNERLESS_AFTER:
+                        found.append(path)
                 continue  # no owner file yet (being created) or not a run's directory
             if owner_alive(tag.strip()) is False:
                 found.append(path)

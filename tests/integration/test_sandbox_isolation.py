@@ -267,3 +267,34 @@ def test_a_matrix_setting_runs_its_projects_without_network(tmp_path: Path) -> N
     with sqlite3.connect(db) as conn:
         rows = conn.execute("SELECT verdict, isolation FROM runs WHERE http_root = 200").fetchall()
     assert rows and all(isolation == "namespaces, network none" for _, isolation in rows)
+
+
+@needs_namespaces
+@pytest.mark.skipif(os.geteuid() != 0, reason="a per-run user needs root")
+def test_a_passage_through_a_closed_directory_shows_only_the_way(tmp_path: Path) -> None:
+    """An interpreter installed in a closed directory (``/root/.pyenv`` under a 0700
+    ``/root``) must still run as the run's user, but the directory's other entries (a
+    home's dotfiles and caches, world-readable on disk) stay out of sight."""
+    import subprocess
+
+    from console.sandbox.local import LAUNCHER
+
+    uid = namespaces.run_uid("passage-test")
+    assert uid is not None
+    home = tmp_path / "home"
+    (home / ".tools").mkdir(parents=True)
+    (home / ".tools" / "tool.txt").write_text("the tool\n")
+    (home / ".bashrc").write_text(f"export TOKEN={CANARY}\n")
+    (home / ".bashrc").chmod(0o644)
+    home.chmod(0o700)
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    namespaces.hand_over(workdir, uid)
+    script = f"cat {home}/.tools/tool.txt; cat {home}/.bashrc; test -e {home}/.bashrc && echo seen"
+    done = subprocess.run(
+        [PY, "-I", "-S", str(LAUNCHER), "--isolate", "--uid", str(uid),
+         "--workdir", str(workdir), "--ways", str(home / ".tools"), "--", "sh", "-c", script],
+        capture_output=True, text=True, timeout=30, check=False, cwd=workdir,
+    )  # fmt: skip
+    assert "the tool" in done.stdout, done.stderr
+    assert CANARY not in done.stdout + done.stderr and "seen" not in done.stdout

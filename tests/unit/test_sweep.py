@@ -136,3 +136,26 @@ def test_every_recording_command_sweeps_on_start(tmp_path: Path, dead_owner: str
     assert "1 run(s) left by a killed verdict process marked aborted" in done.stderr
     assert not workdir.exists()
     assert time.monotonic() - started < 60
+
+
+def test_a_directory_left_half_removed_or_half_made_is_still_swept(
+    db: Database, dead_owner: str
+) -> None:
+    from console.sandbox.sweep import OWNERLESS_AFTER, remove_run_dir
+
+    # Removal deletes the owner file last: a harness killed half-way through leaves a
+    # directory that still names its (now dead) owner.
+    workdir = _started(db, "r-half", dead_owner)
+    (workdir / "project" / "app.py").write_text("x = 1\n")
+    remove_run_dir(workdir)
+    assert not workdir.exists()
+    # A directory without an owner file is being made, unless it has been like that for a
+    # while (killed between making it and writing its owner, or in the very last step).
+    fresh = paths.runs_dir(create=True) / "r-new"
+    (fresh / "tmp").mkdir(parents=True)
+    stale = paths.runs_dir(create=True) / "r-stale"
+    (stale / "project").mkdir(parents=True)
+    old = time.time() - OWNERLESS_AFTER - 5
+    os.utime(stale, (old, old))
+    sweep_orphans(db)
+    assert fresh.exists() and not stale.exists()
