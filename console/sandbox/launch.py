@@ -14,7 +14,8 @@ Options:
   only); ``--uid U --workdir DIR [--hide DIR:…] [--ways PATH:…]`` (root only) runs CMD as
   the unprivileged user ``U``: the hidden directories are covered by an empty tmpfs (``DIR``
   kept), and the directories on the way to ``DIR`` and to the ``--ways`` paths that ``U``
-  could not pass through are opened for passage in the namespace only; ``--bind-ro
+  could not pass through are opened for passage to those paths only, in the namespace
+  only; ``--bind-ro
   SRC=DST:…`` shows each ``SRC`` read-only at ``DST`` in the namespace (a dependency set
   from the shared cache, without copying it).
 
