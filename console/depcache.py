@@ -232,11 +232,16 @@ def _registry_only(declared: dict[str, object], lock: object) -> str | None:
     for name, entry in entries:
         if not isinstance(entry, dict) or entry.get("inBundle") or entry.get("bundled"):
             continue
-        resolved = entry.get("resolved")
-        if entry.get("link") or not isinstance(resolved, str):
-            return f"{name} in the lockfile is not resolved from the registry"
-        if not resolved.startswith(NPM_REGISTRY) or not entry.get("integrity"):
-            return f"{name} in the lockfile resolves to {resolved[:80]!r}, not the npm registry"
+        resolved, version = entry.get("resolved"), entry.get("version")
+        if entry.get("link"):
+            return f"{name} in the lockfile is a link, not a registry package"
+        if not entry.get("integrity"):
+            return f"{name} in the lockfile has no integrity hash"
+        if resolved is None:  # npm fetches the version from the registry it is given
+            if not isinstance(version, str) or any(c in version for c in ":/\\"):
+                return f"{name} in the lockfile has no registry version ({str(version)[:60]!r})"
+        elif not isinstance(resolved, str) or not resolved.startswith(NPM_REGISTRY):
+            return f"{name} in the lockfile resolves to {str(resolved)[:80]!r}, not the registry"
     return None
 
 

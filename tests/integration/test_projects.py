@@ -94,6 +94,12 @@ def test_verdict_with_no_options(name: str, corpus_results: dict[str, dict[str, 
     assert got["exit_status"] == (0 if want["verdict"] == "pass" else 1)
     if "reason_contains" in want:
         assert str(want["reason_contains"]) in str(got["reason"])
+    # Every dependency set that qualifies is served by the shared cache (built on the first
+    # session, then mounted or copied), not installed again in the sandbox.
+    steps = got["detection"]["install_steps"]  # type: ignore[index]
+    if any(step["cacheable"] for step in steps) and want["verdict"] != "install_failed":
+        restore = next(s for s in got["stages"] if s["name"] == "restore")  # type: ignore[union-attr]
+        assert restore["detail"] != "not used", got["log_tail"]
     # A warning said in the reason is also its own JSON field.
     logged = [w for w in got["warnings"] if w.startswith("the log")]  # type: ignore[union-attr]
     assert len(logged) == str(got["reason"]).count("Warning: the log")

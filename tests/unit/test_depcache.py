@@ -183,6 +183,17 @@ REGISTRY = "https://registry.npmjs.org/"
         ({"dependencies": {"a": "1"}}, {"packages": {"node_modules/a": {"link": True}}}, "a"),
         (
             {"dependencies": {"a": "1"}},
+            {"packages": {"node_modules/a": {"version": "1.0.0", "integrity": "sha512-x"}}},
+            None,  # no "resolved": npm takes the version from the registry it is given
+        ),
+        (
+            {"dependencies": {"a": "1"}},
+            {"packages": {"node_modules/a": {
+                "version": "file:../evil", "integrity": "sha512-x"}}},
+            "node_modules/a",
+        ),
+        (
+            {"dependencies": {"a": "1"}},
             {"dependencies": {"a": {
                 "resolved": f"{REGISTRY}a/-/a-1.0.0.tgz", "integrity": "sha512-x",
                 "dependencies": {"b": {
