@@ -218,23 +218,16 @@ def _located(failure: Failure) -> str:
     return _summary(failure, "") + where
 
 
-def _pass_warnings(
-    check: VerificationSequence, project_dir: Path, port: int | None, offered: int
-) -> list[str]:
+def _log_warning(check: VerificationSequence, project_dir: Path) -> str | None:
     """A pass stays a pass (unless ``--fail-log`` says otherwise), but a stack trace or an
-    error line in its log, or a port other than the offered one, is worth a warning."""
-    warnings = []
-    if port is not None and port != offered:
-        warnings.append(f"the app listened on port {port}, not on the offered port {offered}")
+    error line in its log is worth a warning."""
     failure = _extract(check.logs.tail_text("run"), project_dir)
     if failure is not None:
-        warnings.append(f"the log holds a stack trace{_located(failure)}")
-    else:
-        for line in check.logs.tail:
-            if line.phase == "run" and _ERROR_LINE.search(line.text):
-                warnings.append(f"the log holds an error line: {clip(line.text)}")
-                break
-    return warnings
+        return f"the log holds a stack trace{_located(failure)}"
+    for line in check.logs.tail:
+        if line.phase == "run" and _ERROR_LINE.search(line.text):
+            return f"the log holds an error line: {clip(line.text)}"
+    return None
 
 
 def _abort_reason(exc: BaseException) -> str:
@@ -372,10 +365,14 @@ def _conclude(
     warnings: list[str] = []
     if decision.verdict == Verdict.PASS:
         port = decision.port.port if decision.port else None
-        warnings = _pass_warnings(check, sandbox.project_dir, port, sandbox.port)
-        # The port is already in the pass reason; the log's trace is not.
-        logged = [w for w in warnings if w.startswith("the log")]
-        decision.reason += "".join(f" Warning: {w}." for w in logged)
+        if port is not None and port != sandbox.port:  # the pass reason says so already
+            warnings.append(
+                f"the app listened on port {port}, not on the offered port {sandbox.port}"
+            )
+        logged = _log_warning(check, sandbox.project_dir)
+        if logged:
+            warnings.append(logged)
+            decision.reason += f" Warning: {logged}."
     print_fp = None
     if decision.verdict != Verdict.PASS:
         extra = f"{exit_info.cls or ''}|{decision.reason if failure is None else ''}"

@@ -211,6 +211,12 @@ def _relocate_scripts(venv: Path) -> None:
             script.write_bytes(RELOCATABLE_SHEBANG + rest)
 
 
+def _plain_version(spec: object) -> bool:
+    """A version or range the registry resolves (``^4.21.0``, ``~1``, ``latest``), not a
+    path, URL, git or ``user/repo`` spec, nor an ``npm:`` alias."""
+    return isinstance(spec, str) and not any(c in spec for c in ":/\\")
+
+
 def _registry_only(declared: dict[str, object], lock: object) -> str | None:
     """Why the set could reach beyond the npm registry, or None.  The harness builds on the
     host's network, outside the sandbox: a ``file:``/``git``/URL/``user/repo`` dependency
@@ -218,7 +224,7 @@ def _registry_only(declared: dict[str, object], lock: object) -> str | None:
     fetched by Verdict itself, past ``--network none``."""
     for field in declared.values():
         for name, spec in field.items() if isinstance(field, dict) else ():
-            if not isinstance(spec, str) or any(c in spec for c in ":/\\"):
+            if not _plain_version(spec):
                 return f"{name} is not a registry version range ({str(spec)[:60]!r})"
     entries: list[tuple[str, object]] = []
     if isinstance(lock, dict):
@@ -238,7 +244,7 @@ def _registry_only(declared: dict[str, object], lock: object) -> str | None:
         if not entry.get("integrity"):
             return f"{name} in the lockfile has no integrity hash"
         if resolved is None:  # npm fetches the version from the registry it is given
-            if not isinstance(version, str) or any(c in version for c in ":/\\"):
+            if not _plain_version(version):
                 return f"{name} in the lockfile has no registry version ({str(version)[:60]!r})"
         elif not isinstance(resolved, str) or not resolved.startswith(NPM_REGISTRY):
             return f"{name} in the lockfile resolves to {str(resolved)[:80]!r}, not the registry"

@@ -48,12 +48,6 @@ PORT_PREFERENCE_WINDOW = 0.5
 # least this long, or half the window if that is longer (a slow first answer must not use up
 # the window), so a crash the first requests cause is still seen.
 SETTLE_TAIL = 0.25
-
-
-def settle_tail(settle: float) -> float:
-    """How long the app must stay up after its last answer, for a window of ``settle``."""
-    return max(min(settle, SETTLE_TAIL), settle / 2)
-
 MAX_PORT_MOVES = 5  # an app that closes its port and listens elsewhere is followed this often
 EXIT_GRACE = 0.2  # a process about to die is reported as crashed, not by its symptom
 T = TypeVar("T")
@@ -73,6 +67,11 @@ _CLASS_WORDS = {
     ExitClass.OOM: "out of memory",
     ExitClass.TIMEOUT: "timeout",
 }
+
+
+def settle_tail(settle: float) -> float:
+    """How long the app must stay up after its last answer, for a window of ``settle``."""
+    return max(min(settle, SETTLE_TAIL), settle / 2)
 
 
 def signal_name(number: int) -> str:

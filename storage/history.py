@@ -38,7 +38,8 @@ _FTS_INSERT = (
 
 # A matrix run with a verdict (only matrix runs have a model).  Reads name their index:
 # without ANALYZE statistics SQLite may walk one that needs a table lookup per run.
-_FINISHED = "verdict IS NOT NULL AND model IS NOT NULL"
+_COUNTED = "{r}.verdict IS NOT NULL AND {r}.model IS NOT NULL"
+_FINISHED = _COUNTED.format(r="runs")
 _SAME_COMBO = "{a}.spec = {b}.spec AND {a}.prompt = {b}.prompt AND {a}.model = {b}.model"
 
 
@@ -89,7 +90,6 @@ def _v1(db: sqlite_utils.Database) -> None:
 # failing run adds one index lookup and a new pass lowers it for the fingerprints of the
 # failing runs since the combination's previous pass.  Anything rarer (a verdict that
 # changes, a deleted run) recomputes the fingerprints it touches from ``runs``.
-_COUNTED = "{r}.verdict IS NOT NULL AND {r}.model IS NOT NULL"
 _FAILING = _COUNTED + " AND {r}.verdict != 'pass' AND {r}.fingerprint IS NOT NULL"
 _PASSING = _COUNTED + " AND {r}.verdict = 'pass'"
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from console.errors import UsageError
 from console.explain.appframes import mark_app_frames
+from console.explain.signatures import INSTALLED_DIRS
 from console.explain.traces import extract_failure
 from console.model import Failure
 
@@ -55,8 +56,8 @@ def context_lines(text: str, limit: int = LOG_LINES) -> str:
     return "\n".join(kept[-limit:])
 
 
-# Installed dependencies and tool caches: not the project's own files.
-_NOT_OWN = frozenset({"node_modules", ".git", ".venv", "venv", ".verdict-venv", "__pycache__"})
+# Installed dependencies, VCS data and byte code: not the project's own files.
+_NOT_OWN = INSTALLED_DIRS | {"__pycache__"}
 MAX_LISTED = 5000
 
 

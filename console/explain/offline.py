@@ -158,8 +158,9 @@ def _null_in_app(data: TriageInput) -> re.Match[str] | None:
 
 
 # A missing library, captured by name: Python, Node, JVM, Ruby, Go, Rust, PHP and .NET.
+_PYTHON_MODULE_NAMED = r"No module named '?([\w.]+)'?"
 _MODULE_NAMED = (
-    r"No module named '?([\w.]+)'?|Cannot find (?:module|package) '([^']+)'"
+    _PYTHON_MODULE_NAMED + r"|Cannot find (?:module|package) '([^']+)'"
     r"|ClassNotFoundException:? ?([\w.$]+)|NoClassDefFoundError:? ?([\w/$.]+)"
     r"|cannot load such file -- ([\w./-]+)|Could not find gem '([^'\s]+)"
     r"|cannot find package \"([^\"]+)\"|no required module provides package ([\w./-]+)"
@@ -178,7 +179,7 @@ def _not_installed(data: TriageInput) -> re.Match[str] | None:
     return None
 
 
-_PYTHON_MISSING = re.compile(r"No module named '?([\w.]+)'?")
+_PYTHON_MISSING = re.compile(_PYTHON_MODULE_NAMED)
 
 
 def _missing_own_module(data: TriageInput) -> re.Match[str] | None:

@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel
 
 from console.errors import UsageError
+from console.explain.signatures import BUILD_DIRS, INSTALLED_DIRS
 
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 WELL_KNOWN_ENDPOINTS = ("/openapi.json", "/v3/api-docs", "/swagger.json", "/v2/api-docs")
@@ -35,7 +36,7 @@ SPEC_FILE_NAMES = (
     "api-docs.json",
     "api.yaml",
 )
-_SKIP_DIRS = {"node_modules", ".venv", "venv", ".git", "build", "dist", "target", ".gradle"}
+_SKIP_DIRS = INSTALLED_DIRS | BUILD_DIRS
 _MAX_SPEC_BYTES = 20_000_000
 
 

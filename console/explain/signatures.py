@@ -17,7 +17,12 @@ from console.model import Frame
 
 _MAX_SOURCE_BYTES = 2_000_000
 _LOOKBACK = 80
-_SKIP_DIRS = {"node_modules", ".venv", "venv", ".git", "build", "dist", "target", ".gradle"}
+# Where a project holds what was installed for it (its virtualenv, ours in a run's copy,
+# node_modules) or its VCS data: never its own files.
+INSTALLED_DIRS = frozenset({"node_modules", ".venv", "venv", ".verdict-venv", ".git"})
+# Where a build writes: copies of sources, not the sources.
+BUILD_DIRS = frozenset({"build", "dist", "target", ".gradle"})
+_SKIP_DIRS = INSTALLED_DIRS | BUILD_DIRS
 
 
 @dataclass(frozen=True)
